@@ -1,0 +1,299 @@
+// Data types of the pure protocol core. Everything here is plain, serialisable data.
+// See docs/protocol.md for the wire form of each message and docs/design-protocol.md for why.
+import type { ErrorInfo } from '../errors.js';
+
+export type NodeId = number;
+
+/** How many nodes must have an entry durably on disk before its client is answered. */
+export const AckLevel = { ONE: 'one', QUORUM: 'quorum', ALL: 'all' } as const;
+export type AckLevel = (typeof AckLevel)[keyof typeof AckLevel];
+export const ACK_LEVELS: readonly AckLevel[] = ['one', 'quorum', 'all'];
+
+export const Role = { FOLLOWER: 'follower', CANDIDATE: 'candidate', LEADER: 'leader' } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+export const EntryKind = { COMMAND: 'command', NOOP: 'noop' } as const;
+export type EntryKind = (typeof EntryKind)[keyof typeof EntryKind];
+
+/** One replicated log entry. `md5` is the MD5 of `payload`; `chainHash` covers the previous entry's chainHash. */
+export interface Entry {
+  readonly index: number;
+  readonly term: number;
+  readonly kind: EntryKind;
+  /** Client request id, so that a retried request is applied once; null for no-ops. */
+  readonly requestId: string | null;
+  /** The replicated command, opaque to the core (the SQL shell stores JSON here). */
+  readonly payload: string;
+  readonly md5: string;
+  readonly chainHash: string;
+}
+
+/** State that must be on disk before any message that depends on it is sent. */
+export interface HardState {
+  readonly term: number;
+  readonly votedFor: NodeId | null;
+}
+
+/** Identifies the last entry folded into a snapshot (or the start of the log). */
+export interface SnapshotMeta {
+  readonly index: number;
+  readonly term: number;
+  readonly chainHash: string;
+}
+
+export const GENESIS_CHAIN_HASH = '0'.repeat(32);
+export const EMPTY_SNAPSHOT: SnapshotMeta = { index: 0, term: 0, chainHash: GENESIS_CHAIN_HASH };
+
+// ---------------------------------------------------------------- messages between nodes
+
+export interface HeartbeatMsg {
+  readonly type: 'HEARTBEAT';
+  readonly term: number;
+  readonly leaderId: NodeId | null;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+  readonly commitIndex: number;
+}
+/** Bully's ELECTION: a (pre-)vote request. `takeover` is set when the coordinator handed over to a higher id. */
+export interface ElectionMsg {
+  readonly type: 'ELECTION';
+  readonly term: number;
+  readonly prevote: boolean;
+  readonly takeover: boolean;
+  readonly lastLogIndex: number;
+  readonly lastLogTerm: number;
+}
+/** Bully's ANSWER: the reply to ELECTION. */
+export interface VoteMsg {
+  readonly type: 'VOTE';
+  readonly term: number;
+  readonly prevote: boolean;
+  readonly granted: boolean;
+  readonly reason: string;
+}
+/** Bully's COORDINATOR announcement, sent by the winner of an election. */
+export interface CoordinatorMsg {
+  readonly type: 'COORDINATOR';
+  readonly term: number;
+}
+export interface ReplicateMsg {
+  readonly type: 'REPLICATE';
+  readonly term: number;
+  readonly prevIndex: number;
+  readonly prevTerm: number;
+  readonly entries: readonly Entry[];
+  readonly commitIndex: number;
+}
+export interface ReplicateAckMsg {
+  readonly type: 'REPLICATE_ACK';
+  readonly term: number;
+  readonly success: boolean;
+  /** On success: highest index known to match the coordinator. On failure: the follower's hint for nextIndex - 1. */
+  readonly matchIndex: number;
+  readonly reason: string;
+}
+/** The coordinator asks a caught-up node with a higher id to take over (Bully priority). */
+export interface TakeoverMsg {
+  readonly type: 'TAKEOVER';
+  readonly term: number;
+}
+export interface SnapshotMsg {
+  readonly type: 'SNAPSHOT';
+  readonly term: number;
+  readonly meta: SnapshotMeta;
+  readonly data: string;
+}
+export interface ForwardMsg {
+  readonly type: 'FORWARD';
+  readonly term: number;
+  readonly requestId: string;
+  readonly command: string;
+  readonly ack: AckLevel;
+}
+export interface ForwardReplyMsg {
+  readonly type: 'FORWARD_REPLY';
+  readonly term: number;
+  readonly requestId: string;
+  readonly outcome: Outcome;
+}
+
+export type Message =
+  | HeartbeatMsg
+  | ElectionMsg
+  | VoteMsg
+  | CoordinatorMsg
+  | ReplicateMsg
+  | ReplicateAckMsg
+  | TakeoverMsg
+  | SnapshotMsg
+  | ForwardMsg
+  | ForwardReplyMsg;
+export type MessageType = Message['type'];
+export const MESSAGE_TYPES: readonly MessageType[] = [
+  'HEARTBEAT',
+  'ELECTION',
+  'VOTE',
+  'COORDINATOR',
+  'REPLICATE',
+  'REPLICATE_ACK',
+  'TAKEOVER',
+  'SNAPSHOT',
+  'FORWARD',
+  'FORWARD_REPLY',
+];
+
+/** What a client write ended as. `result` is whatever the shell reported when it applied (or prepared) it. */
+export type Outcome =
+  | { readonly ok: true; readonly index: number; readonly result: unknown; readonly duplicate: boolean }
+  | { readonly ok: false; readonly error: ErrorInfo };
+
+// ---------------------------------------------------------------- inputs to step()
+
+export type Input =
+  | { readonly type: 'Tick' }
+  | { readonly type: 'Receive'; readonly from: NodeId; readonly msg: Message }
+  /** A client asked this node to write. */
+  | { readonly type: 'ClientWrite'; readonly requestId: string; readonly command: string; readonly ack?: AckLevel }
+  /** The shell prepared a write the core asked it to prepare (coordinator only). */
+  | {
+      readonly type: 'Propose';
+      readonly requestId: string;
+      readonly origin: NodeId;
+      readonly payload: string;
+      /** Result known at prepare time (used to answer ack=one before apply); null if only known at apply. */
+      readonly result: unknown;
+    }
+  /** The shell could not prepare the write (unsafe statement, SQL error): answer the client, log nothing. */
+  | { readonly type: 'PrepareFailed'; readonly requestId: string; readonly origin: NodeId; readonly error: ErrorInfo }
+  /** Log entries up to `index` (whose term is `term`) are durably on disk. */
+  | { readonly type: 'Persisted'; readonly index: number; readonly term: number }
+  /** The shell applied the committed entry `index` to the database. */
+  | { readonly type: 'Applied'; readonly index: number; readonly result: unknown }
+  /** The shell produced a snapshot of its state machine at `index` for `to`. */
+  | { readonly type: 'SnapshotReady'; readonly to: NodeId; readonly index: number; readonly data: string }
+  /** The shell installed the snapshot the core asked it to install. */
+  | { readonly type: 'SnapshotInstalled'; readonly meta: SnapshotMeta };
+
+// ---------------------------------------------------------------- output of step()
+
+export interface OutboundMessage {
+  readonly to: NodeId;
+  readonly msg: Message;
+}
+export interface PrepareRequest {
+  readonly requestId: string;
+  readonly origin: NodeId;
+  readonly command: string;
+}
+export interface ClientReply {
+  readonly requestId: string;
+  readonly outcome: Outcome;
+}
+
+/** Things worth a log line; the core never logs itself. */
+export type CoreEvent =
+  | { readonly type: 'election-started'; readonly term: number; readonly prevote: boolean; readonly takeover: boolean }
+  | { readonly type: 'became-coordinator'; readonly term: number }
+  | { readonly type: 'coordinator-changed'; readonly term: number; readonly coordinator: NodeId | null }
+  | { readonly type: 'stepped-down'; readonly term: number; readonly reason: string }
+  | { readonly type: 'peer-online'; readonly peer: NodeId }
+  | { readonly type: 'peer-offline'; readonly peer: NodeId; readonly silentTicks: number }
+  | { readonly type: 'checksum-mismatch'; readonly from: NodeId; readonly index: number; readonly detail: string }
+  | { readonly type: 'replication-rejected'; readonly peer: NodeId; readonly reason: string }
+  | { readonly type: 'takeover-requested'; readonly term: number; readonly target: NodeId }
+  | { readonly type: 'catch-up'; readonly peer: NodeId; readonly matchIndex: number; readonly lastIndex: number }
+  | { readonly type: 'snapshot-sent'; readonly peer: NodeId; readonly index: number }
+  | { readonly type: 'snapshot-installed'; readonly index: number }
+  | { readonly type: 'message-rejected'; readonly from: NodeId; readonly reason: string };
+
+/**
+ * What the shell must do after a step, in this order:
+ * 1. persist `hardState`, then `truncateFrom`, then `entriesToAppend`, then `snapshotToInstall`, and fsync;
+ * 2. send `messages`;
+ * 3. apply `committed` in order (feed `Applied` back), then `compactUpTo`;
+ * 4. answer `replies`; start `prepare` work; build requested snapshots.
+ */
+export interface Ready {
+  readonly hardState: HardState | null;
+  readonly truncateFrom: number | null;
+  readonly entriesToAppend: readonly Entry[];
+  readonly snapshotToInstall: { readonly meta: SnapshotMeta; readonly data: string } | null;
+  readonly messages: readonly OutboundMessage[];
+  readonly committed: readonly Entry[];
+  readonly compactUpTo: SnapshotMeta | null;
+  readonly prepare: readonly PrepareRequest[];
+  readonly replies: readonly ClientReply[];
+  readonly snapshotRequests: readonly NodeId[];
+  readonly events: readonly CoreEvent[];
+}
+
+// ---------------------------------------------------------------- configuration
+
+export interface CoreConfig {
+  readonly selfId: NodeId;
+  /** Every configured node id, including selfId. Majorities are computed over this list. */
+  readonly nodeIds: readonly NodeId[];
+  readonly heartbeatIntervalTicks: number;
+  readonly failureTimeoutTicks: number;
+  /** Extra delay per higher-priority live node before a node starts an election (Bully priority). */
+  readonly electionStaggerTicks: number;
+  /** Random extra delay (0..n) added to election starts; from the seeded PRNG. */
+  readonly electionJitterTicks: number;
+  /** How long a candidate waits for votes before retrying. */
+  readonly electionTimeoutTicks: number;
+  /** How long a client write may wait for its outcome before it is answered UNKNOWN_OUTCOME. */
+  readonly writeTimeoutTicks: number;
+  /** How long a write waits for a coordinator to appear before NO_COORDINATOR. */
+  readonly coordinatorWaitTicks: number;
+  readonly defaultAck: AckLevel;
+  readonly maxEntriesPerMessage: number;
+  readonly maxBytesPerMessage: number;
+  readonly maxInflightMessages: number;
+  readonly maxPendingWrites: number;
+  readonly maxCommittedPerReady: number;
+  /** Keep at least this many applied entries before compacting the log. */
+  readonly logRetentionEntries: number;
+  /** Compact when this many entries beyond the retention have accumulated. */
+  readonly compactionBatchEntries: number;
+  /** How many request ids (with results) are remembered for retry de-duplication. */
+  readonly requestCacheSize: number;
+  readonly seed: number;
+  /** Deliberate safety bugs, for proving that the simulator's checkers catch them. Never set in production. */
+  readonly unsafe?: UnsafeFlags;
+}
+
+export interface UnsafeFlags {
+  /** Grant votes without checking that the candidate's log is at least as up to date. */
+  readonly skipUpToDateCheck?: boolean;
+  /** Count majorities over the nodes currently online instead of the configured cluster. */
+  readonly majorityOfLiveNodes?: boolean;
+  /** Skip the MD5 check on received entries. */
+  readonly skipChecksum?: boolean;
+}
+
+/** Defaults correspond to 100 ms ticks: heartbeat 2 s, failure timeout 10 s. */
+export const DEFAULT_TICK_MS = 100;
+export function defaultCoreConfig(selfId: NodeId, nodeIds: readonly NodeId[], overrides: Partial<CoreConfig> = {}): CoreConfig {
+  return {
+    selfId,
+    nodeIds,
+    heartbeatIntervalTicks: 20,
+    failureTimeoutTicks: 100,
+    electionStaggerTicks: 10,
+    electionJitterTicks: 5,
+    electionTimeoutTicks: 30,
+    writeTimeoutTicks: 150,
+    coordinatorWaitTicks: 120,
+    defaultAck: 'quorum',
+    maxEntriesPerMessage: 256,
+    maxBytesPerMessage: 1 << 20,
+    maxInflightMessages: 8,
+    maxPendingWrites: 10_000,
+    maxCommittedPerReady: 512,
+    logRetentionEntries: 100_000,
+    compactionBatchEntries: 10_000,
+    requestCacheSize: 10_000,
+    seed: selfId,
+    ...overrides,
+  };
+}
