@@ -2,30 +2,45 @@
 import type { Token } from './tokenizer.js';
 
 export interface ParenIndex {
-  /** For every token, the index of the innermost '(' around it, or -1. */
-  readonly enclosing: Int32Array;
   /** For a '(' token, the index of its ')' (-1 when unbalanced); -1 for other tokens. */
   readonly match: Int32Array;
+  /** For every token, how many commas precede it inside its innermost parentheses (its argument index). */
+  readonly argIndex: Int32Array;
 }
 
-/** Matches the parentheses of tokens[from, to). Indices in the result are relative to `from`. */
+/**
+ * Matches the parentheses of tokens[from, to) in one pass. Indices in the result are relative to
+ * `from`. A ')' belongs to the level outside its own parentheses.
+ */
 export function indexParens(tokens: readonly Token[], from: number, to: number): ParenIndex {
   const len = Math.max(0, to - from);
-  const enclosing = new Int32Array(len).fill(-1);
   const match = new Int32Array(len).fill(-1);
+  const argIndex = new Int32Array(len);
   const stack: number[] = [];
+  const commas: number[] = [0]; // per open parenthesis level, the top-level level first
   for (let k = 0; k < len; k++) {
     const t = tokens[from + k]!;
     if (t.kind === 'rparen') {
       const open = stack.pop();
-      if (open !== undefined) match[open] = k;
-      enclosing[k] = stack.length > 0 ? stack[stack.length - 1]! : -1;
-      continue;
+      if (open !== undefined) {
+        match[open] = k;
+        commas.pop();
+      }
     }
-    enclosing[k] = stack.length > 0 ? stack[stack.length - 1]! : -1;
-    if (t.kind === 'lparen') stack.push(k);
+    argIndex[k] = commas[commas.length - 1]!;
+    if (t.kind === 'lparen') {
+      stack.push(k);
+      commas.push(0);
+    } else if (t.kind === 'comma') {
+      commas[commas.length - 1]!++;
+    }
   }
-  return { enclosing, match };
+  return { match, argIndex };
+}
+
+/** Number of arguments of the call whose '(' is at relative `open` and ')' at relative `close`. */
+export function argumentCount(parens: ParenIndex, open: number, close: number): number {
+  return close === open + 1 ? 0 : parens.argIndex[close - 1]! + 1;
 }
 
 /**
@@ -65,23 +80,4 @@ export function isNameContext(tokens: readonly Token[], i: number, from: number)
   const prev = tokens[i - 1]!;
   if (prev.kind === 'op' && prev.text === '.') return true;
   return prev.kind === 'word' && NAME_CONTEXT.has(prev.text.toUpperCase());
-}
-
-/** Index (relative) of the argument of the call whose '(' is at relative `open` that contains relative `k`. */
-export function argumentIndex(tokens: readonly Token[], from: number, open: number, k: number): number {
-  let depth = 0;
-  let arg = 0;
-  for (let j = open + 1; j < k; j++) {
-    const t = tokens[from + j]!;
-    if (t.kind === 'lparen') depth++;
-    else if (t.kind === 'rparen') depth--;
-    else if (t.kind === 'comma' && depth === 0) arg++;
-  }
-  return arg;
-}
-
-/** Number of top-level arguments between the '(' at relative `open` and its ')' at relative `close`. */
-export function argumentCount(tokens: readonly Token[], from: number, open: number, close: number): number {
-  if (close === open + 1) return 0;
-  return argumentIndex(tokens, from, open, close) + 1;
 }

@@ -4,7 +4,7 @@
 // Only code is rewritten: strings, quoted identifiers and comments are never touched,
 // and everything outside the rewritten spans is preserved byte-for-byte.
 import { ErrorCode, ReplisqlError, UnsafeStatementError } from '../errors.js';
-import { argumentCount, argumentIndex, indexParens, isAfterDot, isCallAt } from './calls.js';
+import { argumentCount, indexParens, isAfterDot, isCallAt, type ParenIndex } from './calls.js';
 import { classifyTokens, pragmaName } from './classify.js';
 import { statementRanges, type StatementRange } from './split.js';
 import { tokenize, type Token } from './tokenizer.js';
@@ -145,19 +145,23 @@ function pinStatement(tokens: readonly Token[], range: StatementRange, ctx: PinC
   };
 
   const parens = indexParens(tokens, from, to);
-  const orderBy: boolean[] = [false]; // per paren depth: inside an ORDER BY list
+  // One frame per open parenthesis (plus the statement level), so every check below is O(1).
+  const frames: Frame[] = [{ orderBy: false, dateFunction: null, nearestDateFunction: null }];
   for (let i = from; i < to; i++) {
     const k = i - from;
     const t = tokens[i]!;
+    const frame = frames[frames.length - 1]!;
     switch (t.kind) {
-      case 'lparen':
-        orderBy.push(orderBy[orderBy.length - 1]!);
+      case 'lparen': {
+        const dateFunction = k > 0 ? dateFunctionAt(tokens, from, to, k - 1) : null;
+        frames.push({ orderBy: frame.orderBy, dateFunction, nearestDateFunction: dateFunction ?? frame.nearestDateFunction });
         continue;
+      }
       case 'rparen':
-        if (orderBy.length > 1) orderBy.pop();
+        if (frames.length > 1) frames.pop();
         continue;
       case 'string':
-        if (t.text.length === 5 || t.text.length === 11) pinTimeString(tokens, from, to, k, parens, clock, pin);
+        if (t.text.length === 5 || t.text.length === 11) pinTimeString(tokens, from, to, k, parens, frame, clock, pin);
         continue;
       case 'word':
         break;
@@ -166,11 +170,11 @@ function pinStatement(tokens: readonly Token[], range: StatementRange, ctx: PinC
     }
     const lower = t.text.toLowerCase();
     if (lower === 'order' && tokens[i + 1]?.text.toLowerCase() === 'by' && i + 1 < to) {
-      orderBy[orderBy.length - 1] = true;
+      frame.orderBy = true;
       continue;
     }
     if (lower === 'limit') {
-      orderBy[orderBy.length - 1] = false;
+      frame.orderBy = false;
       continue;
     }
     if (CURRENT_KEYWORDS.has(lower)) {
@@ -187,7 +191,7 @@ function pinStatement(tokens: readonly Token[], range: StatementRange, ctx: PinC
     if (refusal !== undefined) refuse(`${lower}()`, refusal);
     if (lower === 'random') {
       if (close !== open + 1) continue; // random(x) is an error in SQLite
-      if (orderBy[orderBy.length - 1]) {
+      if (frame.orderBy) {
         refuse('random() in ORDER BY', 'the rows it picks would differ between replicas, and a pinned value would not order anything');
       }
       pin('random()', { start: t.start, end: closeTok.end, text: integerLiteral(ctx.random()) });
@@ -205,7 +209,7 @@ function pinStatement(tokens: readonly Token[], range: StatementRange, ctx: PinC
       continue;
     }
     const implicitArity = IMPLICIT_NOW_ARITY.get(lower);
-    if (implicitArity !== undefined && argumentCount(tokens, from, open, close) === implicitArity) {
+    if (implicitArity !== undefined && argumentCount(parens, open, close) === implicitArity) {
       const literal = clock.literalFor('now');
       if (implicitArity === 0) {
         pin(`${lower}()`, { start: tokens[from + open]!.start, end: closeTok.end, text: `(${literal})` });
@@ -216,21 +220,31 @@ function pinStatement(tokens: readonly Token[], range: StatementRange, ctx: PinC
   }
 }
 
+/** Parsing context of one parenthesis level. */
+interface Frame {
+  /** Inside an ORDER BY list (inherited by nested parentheses). */
+  orderBy: boolean;
+  /** The date/time function these parentheses call, if any. */
+  readonly dateFunction: string | null;
+  /** The innermost date/time function call around this level, if any. */
+  readonly nearestDateFunction: string | null;
+}
+
 /** 'now', 'localtime' or 'utc' as a string: pinned, refused or left alone depending on where it is. */
 function pinTimeString(
   tokens: readonly Token[],
   from: number,
   to: number,
   k: number,
-  parens: { readonly enclosing: Int32Array; readonly match: Int32Array },
+  parens: ParenIndex,
+  frame: Frame,
   clock: PinnedClock,
   pin: (what: string, edit: Edit) => void,
 ): void {
   const t = tokens[from + k]!;
   const value = t.text.toLowerCase();
   if (value !== "'now'" && value !== "'localtime'" && value !== "'utc'") return;
-  const open = parens.enclosing[k]!;
-  const fn = open > 0 ? dateFunctionAt(tokens, from, to, open - 1) : null;
+  const fn = frame.dateFunction;
   const prev = tokens[from + k - 1];
   const next = tokens[from + k + 1];
   const direct =
@@ -239,7 +253,7 @@ function pinTimeString(
     k + 1 < to - from &&
     (next?.kind === 'rparen' || next?.kind === 'comma');
   if (fn !== null && direct) {
-    const arg = argumentIndex(tokens, from, open, k);
+    const arg = parens.argIndex[k]!;
     const isTimeValue = DATE_FUNCTIONS.get(fn)!.includes(arg);
     const isFormat = fn === 'strftime' && arg === 0;
     if (value === "'now'") {
@@ -250,14 +264,9 @@ function pinTimeString(
     return;
   }
   // Not a plain argument: refuse if it can still reach a date function's time value or modifiers.
-  for (let o = open; o >= 0; o = parens.enclosing[o]!) {
-    const outer = o > 0 ? dateFunctionAt(tokens, from, to, o - 1) : null;
-    if (outer !== null) {
-      refuse(
-        `${value} inside an expression passed to ${outer}()`,
-        `only a literal ${value} argument can be pinned or checked; pass it directly`,
-      );
-    }
+  const outer = frame.nearestDateFunction;
+  if (outer !== null) {
+    refuse(`${value} inside an expression passed to ${outer}()`, `only a literal ${value} argument can be pinned or checked; pass it directly`);
   }
 }
 

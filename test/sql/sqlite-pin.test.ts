@@ -186,6 +186,16 @@ describe('pinSqliteNondeterminism: what is never touched', () => {
   it('propagates lex errors', () => {
     assert.throws(() => pin("INSERT INTO t VALUES ('x"), SqlLexError);
   });
+
+  it('stays linear on adversarial input (many arguments, deep nesting)', () => {
+    const n = 100_000;
+    const manyArgs = `INSERT INTO t VALUES (datetime(x${", 'now'".repeat(n)}), date(${'date('.repeat(n)}1${')'.repeat(n)}))`;
+    const deep = `INSERT INTO t VALUES (${'abs('.repeat(n)}'now'${')'.repeat(n)}, ${"'utc', ".repeat(n)}1)`;
+    const started = Date.now();
+    assert.equal(pin(manyArgs), manyArgs); // 'now' as a modifier is left alone
+    assert.equal(pin(deep), deep);
+    assert.ok(Date.now() - started < 5_000, `took ${Date.now() - started} ms`);
+  });
 });
 
 describe('pinSqliteNondeterminism: refusals name the function', () => {
