@@ -1,12 +1,72 @@
-// Placeholder: the simulator CLI lands with the core protocol work.
+// `replisql sim`: runs one seed or a sweep of seeds; exits non-zero on any invariant violation,
+// printing the seed and the violated invariant so that `--seed N` replays it exactly.
+import { runSimulation, type SimResult } from './simulator.js';
+import type { UnsafeFlags } from '../core/types.js';
+
 export interface SimCliOptions {
   readonly seed: number;
   readonly seeds: number;
   readonly nodes: number;
   readonly steps: number;
   readonly verbose: boolean;
+  readonly unsafe?: UnsafeFlags;
+  /** When nodes is 0: pick 3..7 nodes per seed. */
+  readonly write?: (line: string) => void;
 }
+
+export interface SweepSummary {
+  readonly runs: number;
+  readonly failures: readonly SimResult[];
+  readonly events: number;
+  readonly elapsedMs: number;
+}
+
+export function nodesForSeed(seed: number, nodes: number): number {
+  return nodes > 0 ? nodes : 3 + (seed % 5);
+}
+
+export function sweep(opts: SimCliOptions): SweepSummary {
+  const write = opts.write ?? ((l: string) => process.stdout.write(l + '\n'));
+  const failures: SimResult[] = [];
+  let events = 0;
+  const started = performance.now();
+  let lastProgress = started;
+  for (let i = 0; i < opts.seeds; i++) {
+    const seed = opts.seed + i;
+    const result = runSimulation({ seed, nodes: nodesForSeed(seed, opts.nodes), steps: opts.steps, trace: opts.verbose && opts.seeds === 1, ...(opts.unsafe ? { unsafe: opts.unsafe } : {}) });
+    events += result.stats.events;
+    if (opts.verbose && opts.seeds === 1) for (const line of result.trace) write(line);
+    if (!result.ok) {
+      failures.push(result);
+      const v = result.violation!;
+      write(`FAIL seed=${seed} nodes=${nodesForSeed(seed, opts.nodes)} invariant=${v.invariant} at=${(v.atMs / 1000).toFixed(3)}s: ${v.detail}`);
+      write(`  replay: replisql sim --seed ${seed} --nodes ${nodesForSeed(seed, opts.nodes)} --steps ${opts.steps} --verbose`);
+    } else if (opts.seeds === 1) {
+      const s = result.stats;
+      write(
+        `ok seed=${seed} events=${s.events} committed=${s.committedIndex} writes=${s.writesSubmitted} acked=${s.writesAcknowledged} failed=${s.writesFailed} ` +
+          `elections=${s.elections} crashes=${s.crashes} snapshots=${s.snapshotsInstalled} checksumRejects=${s.checksumMismatches} converged=${s.convergedAfterMs}ms fingerprint=${result.fingerprint}`,
+      );
+    }
+    const now = performance.now();
+    if (opts.seeds > 1 && now - lastProgress > 5000) {
+      lastProgress = now;
+      write(`  ... ${i + 1}/${opts.seeds} seeds, ${failures.length} failing, ${Math.round(events / ((now - started) / 1000))} events/s`);
+    }
+  }
+  return { runs: opts.seeds, failures, events, elapsedMs: performance.now() - started };
+}
+
 /** Returns the process exit code (0 when no invariant was violated). */
-export async function runSimCli(_opts: SimCliOptions): Promise<number> {
-  throw new Error('runSimCli: not implemented yet');
+export async function runSimCli(opts: SimCliOptions): Promise<number> {
+  const write = opts.write ?? ((l: string) => process.stdout.write(l + '\n'));
+  const summary = sweep(opts);
+  if (opts.seeds > 1 || summary.failures.length > 0) {
+    const secs = summary.elapsedMs / 1000;
+    write(
+      `${summary.runs - summary.failures.length} passed, ${summary.failures.length} failed: seeds ${opts.seed}..${opts.seed + opts.seeds - 1}, ` +
+        `${summary.events} events in ${secs.toFixed(1)} s (${Math.round(summary.events / secs)} events/s)`,
+    );
+  }
+  return summary.failures.length === 0 ? 0 : 1;
 }

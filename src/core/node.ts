@@ -1,0 +1,1176 @@
+// The protocol state machine of one node: failure detector, Bully election under terms and
+// majorities, ordered log replication with MD5 checks, catch-up, forwarding and de-duplication.
+//
+// Pure and deterministic: no I/O, no clocks, no Math.random, no async. Time arrives as Tick
+// inputs; randomness comes from a PRNG seeded from the config. `step(input)` returns a Ready the
+// shell must carry out in order (see types.ts). The object is mutable for speed, but its whole
+// behaviour is a function of (config, persisted state, sequence of inputs).
+import { assertNever, ErrorCode, errorInfo, type ErrorInfo } from '../errors.js';
+import { BoundedMap } from './bounded-map.js';
+import { ReplicatedLog, verifyEntry } from './log.js';
+import { Prng } from './prng.js';
+import { majorityOf, quorumIndex } from './quorum.js';
+import { ReadyBuilder } from './ready-builder.js';
+import {
+  EntryKind,
+  Role,
+  type AckLevel,
+  type CoreConfig,
+  type ElectionMsg,
+  type Entry,
+  type ForwardMsg,
+  type ForwardReplyMsg,
+  type HardState,
+  type HeartbeatMsg,
+  type Input,
+  type Message,
+  type NodeId,
+  type Outcome,
+  type Ready,
+  type ReplicateAckMsg,
+  type ReplicateMsg,
+  type SnapshotMeta,
+  type SnapshotMsg,
+  type VoteMsg,
+} from './types.js';
+
+/** What the shell recovered from disk when the node starts. */
+export interface PersistedState {
+  readonly hardState: HardState;
+  readonly base: SnapshotMeta;
+  readonly entries: readonly Entry[];
+  /** Highest index already applied to the database (from its fencing row); those entries are committed. */
+  readonly appliedIndex: number;
+}
+
+interface PeerProgress {
+  next: number;
+  match: number;
+  inflight: number;
+  lastAckTick: number;
+  snapshotRequestedAt: number | null;
+  lastCatchUpEventTick: number;
+}
+
+/** A write this node's clients are waiting for. */
+interface OriginRequest {
+  readonly requestId: string;
+  readonly command: string;
+  readonly ack: AckLevel;
+  readonly deadlineTick: number;
+  readonly coordinatorDeadlineTick: number;
+  /** waiting: no coordinator to send to; sent: handed to the coordinator (maybe ourselves). */
+  state: 'waiting' | 'sent';
+  sentTo: NodeId | null;
+  sentAtTick: number;
+  everSent: boolean;
+}
+
+/** A write the coordinator is handling, for one or more origins. */
+interface CoordinatorRequest {
+  readonly requestId: string;
+  readonly command: string;
+  readonly ack: AckLevel;
+  origins: NodeId[];
+  state: 'queued' | 'preparing' | 'appended';
+  index: number;
+  preparedResult: unknown;
+  duplicate: boolean;
+}
+
+export interface NodeStatus {
+  readonly nodeId: NodeId;
+  readonly role: Role;
+  readonly term: number;
+  readonly coordinator: NodeId | null;
+  readonly commitIndex: number;
+  readonly appliedIndex: number;
+  readonly lastIndex: number;
+  readonly lastTerm: number;
+  readonly firstIndex: number;
+  readonly coordinatorReady: boolean;
+  readonly nodes: readonly {
+    readonly id: NodeId;
+    readonly online: boolean;
+    readonly lastHeardTicksAgo: number | null;
+    readonly matchIndex: number | null;
+  }[];
+}
+
+const REROUTABLE: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.UNKNOWN_OUTCOME]);
+
+export class CoreNode {
+  readonly id: NodeId;
+  private readonly cfg: CoreConfig;
+  private readonly peers: readonly NodeId[];
+  private readonly prng: Prng;
+  private readonly log: ReplicatedLog;
+
+  // persisted
+  private term: number;
+  private votedFor: NodeId | null;
+
+  // volatile
+  private now = 0;
+  private role: Role = Role.FOLLOWER;
+  private leaderId: NodeId | null = null;
+  private lastLeaderContactTick = 0;
+  private commitIndex: number;
+  private appliedIndex: number;
+  private emittedIndex: number;
+  private persistedIndex: number;
+  private readonly lastHeard = new Map<NodeId, number>();
+  private readonly online = new Set<NodeId>();
+  private readonly peerLog = new Map<NodeId, { lastLogIndex: number; lastLogTerm: number }>();
+  private nextHeartbeatTick = 0;
+  private electionDueTick: number | null = null;
+  /** No election before peers had one heartbeat interval to announce themselves. */
+  private readonly firstElectionTick: number;
+
+  // candidate
+  private prevotePhase = false;
+  private takeoverElection = false;
+  private electionDeadlineTick = 0;
+  private readonly votes = new Map<NodeId, boolean>();
+
+  // coordinator
+  private readonly progress = new Map<NodeId, PeerProgress>();
+  private coordinatorReady = false;
+  private becameLeaderTick = 0;
+  private transfer: { target: NodeId; untilTick: number } | null = null;
+  private nextTransferTick = 0;
+  private readonly coordinatorRequests = new Map<string, CoordinatorRequest>();
+  private readonly appliedResults = new Map<number, unknown>();
+
+  // every node
+  private readonly originRequests = new Map<string, OriginRequest>();
+  /** requestId -> index, for entries in the retained log. */
+  private readonly requestIndex = new Map<string, number>();
+  /** requestId -> (index, result) of applied entries, bounded. */
+  private readonly resultCache: BoundedMap<string, { index: number; result: unknown }>;
+  private pendingSnapshotInstall: SnapshotMeta | null = null;
+
+  private out = new ReadyBuilder();
+  private hardDirty = false;
+
+  constructor(config: CoreConfig, persisted: PersistedState) {
+    if (!config.nodeIds.includes(config.selfId)) throw new Error(`selfId ${config.selfId} is not in nodeIds`);
+    this.cfg = config;
+    this.id = config.selfId;
+    this.peers = [...config.nodeIds].filter((n) => n !== config.selfId).sort((a, b) => a - b);
+    this.prng = new Prng(config.seed);
+    this.log = new ReplicatedLog(persisted.base, persisted.entries);
+    this.term = persisted.hardState.term;
+    this.votedFor = persisted.hardState.votedFor;
+    const applied = Math.min(Math.max(persisted.appliedIndex, persisted.base.index), this.log.lastIndex());
+    this.appliedIndex = applied;
+    this.commitIndex = applied;
+    this.emittedIndex = applied;
+    this.persistedIndex = this.log.lastIndex();
+    this.resultCache = new BoundedMap(config.requestCacheSize);
+    for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) {
+      const e = this.log.entry(i) as Entry;
+      if (e.requestId !== null) this.requestIndex.set(e.requestId, e.index);
+    }
+    this.firstElectionTick = this.cfg.heartbeatIntervalTicks + 1;
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  step(input: Input): Ready {
+    this.out = new ReadyBuilder();
+    switch (input.type) {
+      case 'Tick':
+        this.onTick();
+        break;
+      case 'Receive':
+        this.onReceive(input.from, input.msg);
+        break;
+      case 'ClientWrite':
+        this.onClientWrite(input.requestId, input.command, input.ack ?? this.cfg.defaultAck);
+        break;
+      case 'Propose':
+        this.onPropose(input.requestId, input.origin, input.payload, input.result);
+        break;
+      case 'PrepareFailed':
+        this.onPrepareFailed(input.requestId, input.error);
+        break;
+      case 'Persisted':
+        if (this.log.termAt(input.index) === input.term && input.index > this.persistedIndex) {
+          this.persistedIndex = Math.min(input.index, this.log.lastIndex());
+          if (this.role === Role.LEADER) this.advanceCommit();
+        }
+        break;
+      case 'Applied':
+        this.onApplied(input.index, input.result);
+        break;
+      case 'SnapshotReady':
+        this.onSnapshotReady(input.to, input.index, input.data);
+        break;
+      case 'SnapshotInstalled':
+        this.onSnapshotInstalled(input.meta);
+        break;
+      default:
+        assertNever(input, 'input');
+    }
+    this.finishStep();
+    return this.out.build();
+  }
+
+  status(): NodeStatus {
+    return {
+      nodeId: this.id,
+      role: this.role,
+      term: this.term,
+      coordinator: this.leaderId,
+      commitIndex: this.commitIndex,
+      appliedIndex: this.appliedIndex,
+      lastIndex: this.log.lastIndex(),
+      lastTerm: this.log.lastTerm(),
+      firstIndex: this.log.firstIndex(),
+      coordinatorReady: this.role === Role.LEADER && this.coordinatorReady,
+      nodes: [this.id, ...this.peers]
+        .sort((a, b) => a - b)
+        .map((id) => {
+          if (id === this.id) return { id, online: true, lastHeardTicksAgo: 0, matchIndex: this.role === Role.LEADER ? this.persistedIndex : null };
+          const heard = this.lastHeard.get(id);
+          return {
+            id,
+            online: this.online.has(id),
+            lastHeardTicksAgo: heard === undefined ? null : this.now - heard,
+            matchIndex: this.role === Role.LEADER ? (this.progress.get(id)?.match ?? 0) : null,
+          };
+        }),
+    };
+  }
+
+  /** Read-only access for invariant checkers and tests. */
+  logView(): ReplicatedLog {
+    return this.log;
+  }
+  hardState(): HardState {
+    return { term: this.term, votedFor: this.votedFor };
+  }
+
+  // ------------------------------------------------------------------ time
+
+  private onTick(): void {
+    this.now++;
+    this.updateFailureDetector();
+    if (this.now >= this.nextHeartbeatTick) {
+      this.nextHeartbeatTick = this.now + this.cfg.heartbeatIntervalTicks;
+      this.broadcastHeartbeat();
+      if (this.role === Role.LEADER) this.heartbeatReplication();
+    }
+    switch (this.role) {
+      case Role.LEADER:
+        this.leaderTick();
+        break;
+      case Role.CANDIDATE:
+        if (this.now >= this.electionDeadlineTick) {
+          this.role = Role.FOLLOWER;
+          this.scheduleElection(this.cfg.electionTimeoutTicks);
+        }
+        break;
+      case Role.FOLLOWER:
+        this.followerTick();
+        break;
+      default:
+        assertNever(this.role, 'role');
+    }
+    this.expireOriginRequests();
+  }
+
+  private updateFailureDetector(): void {
+    for (const p of this.peers) {
+      const heard = this.lastHeard.get(p);
+      const isOnline = heard !== undefined && this.now - heard < this.cfg.failureTimeoutTicks;
+      if (isOnline && !this.online.has(p)) {
+        this.online.add(p);
+        this.out.events.push({ type: 'peer-online', peer: p });
+      } else if (!isOnline && this.online.has(p)) {
+        this.online.delete(p);
+        this.out.events.push({ type: 'peer-offline', peer: p, silentTicks: heard === undefined ? this.now : this.now - heard });
+      }
+    }
+  }
+
+  private markHeard(from: NodeId): void {
+    this.lastHeard.set(from, this.now);
+    if (!this.online.has(from)) {
+      this.online.add(from);
+      this.out.events.push({ type: 'peer-online', peer: from });
+    }
+  }
+
+  private followerTick(): void {
+    if (this.leaderId !== null && this.now - this.lastLeaderContactTick >= this.cfg.failureTimeoutTicks) {
+      this.setLeader(null);
+    }
+    if (this.leaderId === null && this.now >= this.firstElectionTick) {
+      if (this.electionDueTick === null) this.scheduleElection(0);
+      else if (this.now >= this.electionDueTick) this.startElection(false);
+    }
+  }
+
+  /** Bully priority: each live node with a higher id delays us by one stagger. */
+  private scheduleElection(baseTicks: number): void {
+    const higherLive = this.peers.filter((p) => p > this.id && this.online.has(p)).length;
+    this.electionDueTick = this.now + baseTicks + higherLive * this.cfg.electionStaggerTicks + this.jitter();
+  }
+
+  private jitter(): number {
+    return this.prng.intUpTo(this.cfg.electionJitterTicks);
+  }
+
+  // ------------------------------------------------------------------ election
+
+  private majority(): number {
+    if (this.cfg.unsafe?.majorityOfLiveNodes) return majorityOf(1 + this.online.size);
+    return majorityOf(this.cfg.nodeIds.length);
+  }
+
+  private hasLiveLeader(): boolean {
+    if (this.role === Role.LEADER) return true;
+    return this.leaderId !== null && this.now - this.lastLeaderContactTick < this.cfg.failureTimeoutTicks;
+  }
+
+  private startElection(takeover: boolean): void {
+    this.electionDueTick = null;
+    this.role = Role.CANDIDATE;
+    this.votes.clear();
+    this.votes.set(this.id, true);
+    this.takeoverElection = takeover;
+    this.electionDeadlineTick = this.now + this.cfg.electionTimeoutTicks + this.jitter();
+    if (takeover) {
+      this.beginRealElection();
+      return;
+    }
+    // Pre-vote: ask whether we could win at term+1 without disturbing anyone's term.
+    this.prevotePhase = true;
+    this.out.events.push({ type: 'election-started', term: this.term + 1, prevote: true, takeover: false });
+    if (this.votes.size >= this.majority()) {
+      this.beginRealElection();
+      return;
+    }
+    this.broadcast({
+      type: 'ELECTION',
+      term: this.term + 1,
+      prevote: true,
+      takeover: false,
+      lastLogIndex: this.log.lastIndex(),
+      lastLogTerm: this.log.lastTerm(),
+    });
+  }
+
+  private beginRealElection(): void {
+    this.prevotePhase = false;
+    this.term++;
+    this.votedFor = this.id;
+    this.hardDirty = true;
+    this.setLeader(null);
+    this.votes.clear();
+    this.votes.set(this.id, true);
+    this.electionDeadlineTick = this.now + this.cfg.electionTimeoutTicks + this.jitter();
+    this.out.events.push({ type: 'election-started', term: this.term, prevote: false, takeover: this.takeoverElection });
+    if (this.votes.size >= this.majority()) {
+      this.becomeLeader();
+      return;
+    }
+    this.broadcast({
+      type: 'ELECTION',
+      term: this.term,
+      prevote: false,
+      takeover: this.takeoverElection,
+      lastLogIndex: this.log.lastIndex(),
+      lastLogTerm: this.log.lastTerm(),
+    });
+  }
+
+  private onElection(from: NodeId, msg: ElectionMsg): void {
+    const upToDate = this.cfg.unsafe?.skipUpToDateCheck === true || this.log.isUpToDate(msg.lastLogTerm, msg.lastLogIndex);
+    const leaderBlocks = this.hasLiveLeader() && !msg.takeover && this.leaderId !== from;
+    if (msg.prevote) {
+      let reason = '';
+      if (msg.term <= this.term) reason = `proposed term ${msg.term} is not above ${this.term}`;
+      else if (leaderBlocks) reason = `coordinator ${this.leaderId} is alive`;
+      else if (!upToDate) reason = 'candidate log is behind';
+      this.send(from, { type: 'VOTE', term: reason === '' ? msg.term : this.term, prevote: true, granted: reason === '', reason });
+      return;
+    }
+    if (msg.term < this.term) {
+      this.send(from, { type: 'VOTE', term: this.term, prevote: false, granted: false, reason: 'stale term' });
+      return;
+    }
+    if (msg.term > this.term) {
+      if (leaderBlocks) {
+        this.send(from, { type: 'VOTE', term: this.term, prevote: false, granted: false, reason: `coordinator ${this.leaderId} is alive` });
+        return;
+      }
+      this.becomeFollower(msg.term, null, `election for term ${msg.term} by node ${from}`);
+    }
+    const canVote = this.votedFor === null || this.votedFor === from;
+    const granted = canVote && upToDate;
+    if (granted) {
+      this.votedFor = from;
+      this.hardDirty = true;
+      // Give the candidate time to win before running ourselves.
+      this.electionDueTick = this.now + this.cfg.electionTimeoutTicks + this.jitter();
+    }
+    this.send(from, {
+      type: 'VOTE',
+      term: this.term,
+      prevote: false,
+      granted,
+      reason: granted ? '' : !canVote ? `already voted for ${this.votedFor} in term ${this.term}` : 'candidate log is behind',
+    });
+  }
+
+  private onVote(from: NodeId, msg: VoteMsg): void {
+    if (this.role !== Role.CANDIDATE) return;
+    if (msg.prevote) {
+      if (!this.prevotePhase) return;
+      if (msg.granted && msg.term === this.term + 1) {
+        this.votes.set(from, true);
+        if (this.countGranted() >= this.majority()) this.beginRealElection();
+      } else if (!msg.granted && msg.term > this.term) {
+        this.becomeFollower(msg.term, null, `pre-vote refused by node ${from} at term ${msg.term}`);
+      }
+      return;
+    }
+    if (this.prevotePhase || msg.term !== this.term) return;
+    this.votes.set(from, msg.granted);
+    if (this.countGranted() >= this.majority()) this.becomeLeader();
+  }
+
+  private countGranted(): number {
+    let n = 0;
+    for (const g of this.votes.values()) if (g) n++;
+    return n;
+  }
+
+  private becomeLeader(): void {
+    this.role = Role.LEADER;
+    this.setLeader(this.id);
+    this.becameLeaderTick = this.now;
+    this.coordinatorReady = false;
+    this.transfer = null;
+    this.nextTransferTick = this.now + this.cfg.failureTimeoutTicks;
+    this.electionDueTick = null;
+    this.progress.clear();
+    for (const p of this.peers) {
+      this.progress.set(p, {
+        next: this.log.lastIndex() + 1,
+        match: 0,
+        inflight: 0,
+        lastAckTick: this.now,
+        snapshotRequestedAt: null,
+        lastCatchUpEventTick: -Infinity,
+      });
+    }
+    this.out.events.push({ type: 'became-coordinator', term: this.term });
+    this.broadcast({ type: 'COORDINATOR', term: this.term });
+    // Sync phase: an entry of our own term, committed by a majority, before serving writes.
+    this.appendLocal(this.log.makeNext(this.term, EntryKind.NOOP, null, ''));
+    for (const p of this.peers) this.sendReplicate(p, true);
+    this.advanceCommit();
+    this.routeWaitingOriginRequests();
+  }
+
+  private becomeFollower(term: number, leader: NodeId | null, reason: string): void {
+    const wasLeader = this.role === Role.LEADER;
+    if (term > this.term) {
+      this.term = term;
+      this.votedFor = null;
+      this.hardDirty = true;
+    }
+    this.role = Role.FOLLOWER;
+    this.prevotePhase = false;
+    this.votes.clear();
+    if (wasLeader) {
+      this.out.events.push({ type: 'stepped-down', term: this.term, reason });
+      this.failCoordinatorRequests();
+      this.progress.clear();
+      this.transfer = null;
+      this.coordinatorReady = false;
+    }
+    this.setLeader(leader);
+    if (leader === null) this.scheduleElection(wasLeader ? this.cfg.failureTimeoutTicks : 0);
+  }
+
+  private setLeader(leader: NodeId | null): void {
+    if (leader !== null && leader !== this.id) {
+      this.lastLeaderContactTick = this.now;
+      this.electionDueTick = null;
+    }
+    if (leader === this.leaderId) return;
+    this.leaderId = leader;
+    this.out.events.push({ type: 'coordinator-changed', term: this.term, coordinator: leader });
+    if (leader !== null) this.routeWaitingOriginRequests();
+  }
+
+  // ------------------------------------------------------------------ messages
+
+  private onReceive(from: NodeId, msg: Message): void {
+    if (from === this.id || !this.peers.includes(from)) {
+      this.out.events.push({ type: 'message-rejected', from, reason: `unknown node id ${from}` });
+      return;
+    }
+    this.markHeard(from);
+    // Messages that carry a coordinator's authority move us to a higher term.
+    const authoritative = msg.type === 'REPLICATE' || msg.type === 'COORDINATOR' || msg.type === 'SNAPSHOT' || msg.type === 'TAKEOVER';
+    if (authoritative && msg.term > this.term) {
+      this.becomeFollower(msg.term, from, `coordinator ${from} has term ${msg.term}`);
+    } else if (msg.type === 'REPLICATE_ACK' && msg.term > this.term) {
+      this.becomeFollower(msg.term, null, `node ${from} has term ${msg.term}`);
+      return;
+    }
+    switch (msg.type) {
+      case 'HEARTBEAT':
+        this.onHeartbeat(from, msg);
+        break;
+      case 'ELECTION':
+        this.onElection(from, msg);
+        break;
+      case 'VOTE':
+        this.onVote(from, msg);
+        break;
+      case 'COORDINATOR':
+        if (msg.term === this.term && this.role !== Role.LEADER) {
+          if (this.role === Role.CANDIDATE) this.becomeFollower(msg.term, from, 'coordinator announced');
+          this.setLeader(from);
+        }
+        break;
+      case 'REPLICATE':
+        this.onReplicate(from, msg);
+        break;
+      case 'REPLICATE_ACK':
+        this.onReplicateAck(from, msg);
+        break;
+      case 'TAKEOVER':
+        if (msg.term === this.term && this.leaderId === from && this.role === Role.FOLLOWER) {
+          this.out.events.push({ type: 'takeover-requested', term: this.term, target: this.id });
+          this.startElection(true);
+        }
+        break;
+      case 'SNAPSHOT':
+        this.onSnapshot(from, msg);
+        break;
+      case 'FORWARD':
+        this.onForward(from, msg);
+        break;
+      case 'FORWARD_REPLY':
+        this.onForwardReply(from, msg);
+        break;
+      default:
+        assertNever(msg, 'message');
+    }
+  }
+
+  private onHeartbeat(from: NodeId, msg: HeartbeatMsg): void {
+    this.peerLog.set(from, { lastLogIndex: msg.lastLogIndex, lastLogTerm: msg.lastLogTerm });
+    if (msg.leaderId === from && msg.term >= this.term && this.role !== Role.LEADER) {
+      if (msg.term > this.term) this.becomeFollower(msg.term, from, `coordinator ${from} has term ${msg.term}`);
+      else if (this.role === Role.CANDIDATE) this.becomeFollower(msg.term, from, 'coordinator heartbeat');
+      this.setLeader(from);
+      this.lastLeaderContactTick = this.now;
+    }
+  }
+
+  private broadcastHeartbeat(): void {
+    this.broadcast({
+      type: 'HEARTBEAT',
+      term: this.term,
+      leaderId: this.role === Role.LEADER ? this.id : this.leaderId,
+      lastLogIndex: this.log.lastIndex(),
+      lastLogTerm: this.log.lastTerm(),
+      commitIndex: this.commitIndex,
+    });
+  }
+
+  private send(to: NodeId, msg: Message): void {
+    this.out.messages.push({ to, msg });
+  }
+
+  private broadcast(msg: Message): void {
+    for (const p of this.peers) this.send(p, msg);
+  }
+
+  // ------------------------------------------------------------------ replication (follower side)
+
+  private onReplicate(from: NodeId, msg: ReplicateMsg): void {
+    if (msg.term < this.term) {
+      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: 0, reason: 'stale term' });
+      return;
+    }
+    if (this.role !== Role.FOLLOWER) this.becomeFollower(msg.term, from, `coordinator ${from} replicating`);
+    this.setLeader(from);
+    this.lastLeaderContactTick = this.now;
+    if (this.pendingSnapshotInstall !== null) return; // the leader will retry after the install
+
+    let prevIndex = msg.prevIndex;
+    let prevTerm = msg.prevTerm;
+    let entries = msg.entries;
+    const base = this.log.base();
+    if (prevIndex < base.index) {
+      // Everything up to our base is committed, hence identical to the coordinator's log.
+      entries = entries.filter((e) => e.index > base.index);
+      prevIndex = base.index;
+      prevTerm = base.term;
+      if (entries.length > 0 && (entries[0] as Entry).index !== base.index + 1) {
+        this.ackFailure(from, Math.max(this.commitIndex, base.index), 'gap after compacted prefix');
+        return;
+      }
+    }
+    if (this.log.termAt(prevIndex) !== prevTerm) {
+      const hint = Math.max(this.commitIndex, Math.min(this.log.lastIndex(), prevIndex - 1));
+      this.ackFailure(from, hint, `no entry at ${prevIndex} with term ${prevTerm}`);
+      return;
+    }
+    let matched = prevIndex;
+    for (const e of entries) {
+      if (e.index !== matched + 1) break;
+      const local = this.log.termAt(e.index);
+      if (local === e.term) {
+        matched = e.index;
+        continue;
+      }
+      if (this.cfg.unsafe?.skipChecksum !== true) {
+        const problem = verifyEntry(e, this.log.chainHashAt(e.index - 1) as string);
+        if (problem !== null) {
+          this.out.events.push({ type: 'checksum-mismatch', from, index: e.index, detail: problem });
+          this.commitIndex = Math.max(this.commitIndex, Math.min(msg.commitIndex, matched));
+          this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: matched, reason: ErrorCode.CHECKSUM_MISMATCH });
+          return;
+        }
+      }
+      if (local !== undefined) {
+        if (e.index <= this.commitIndex) {
+          throw new Error(`safety: node ${this.id} asked to overwrite committed entry ${e.index} (commit ${this.commitIndex})`);
+        }
+        this.truncateLocal(e.index);
+      }
+      this.appendLocal(e);
+      matched = e.index;
+    }
+    this.commitIndex = Math.max(this.commitIndex, Math.min(msg.commitIndex, matched));
+    this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: matched, reason: '' });
+  }
+
+  private ackFailure(to: NodeId, hint: number, reason: string): void {
+    this.send(to, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: hint, reason });
+  }
+
+  private appendLocal(e: Entry): void {
+    this.log.append(e);
+    this.out.entriesToAppend.push(e);
+    if (e.requestId !== null) this.requestIndex.set(e.requestId, e.index);
+  }
+
+  private truncateLocal(from: number): void {
+    for (let i = from; i <= this.log.lastIndex(); i++) {
+      const rid = this.log.entry(i)?.requestId;
+      if (rid != null && this.requestIndex.get(rid) === i) this.requestIndex.delete(rid);
+    }
+    this.log.truncateFrom(from);
+    this.out.truncate(from);
+    this.persistedIndex = Math.min(this.persistedIndex, from - 1);
+  }
+
+  private onSnapshot(from: NodeId, msg: SnapshotMsg): void {
+    if (msg.term < this.term) {
+      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: 0, reason: 'stale term' });
+      return;
+    }
+    if (this.role !== Role.FOLLOWER) this.becomeFollower(msg.term, from, `coordinator ${from} sent a snapshot`);
+    this.setLeader(from);
+    this.lastLeaderContactTick = this.now;
+    if (msg.meta.index <= this.commitIndex || this.pendingSnapshotInstall !== null) {
+      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: this.commitIndex, reason: '' });
+      return;
+    }
+    this.pendingSnapshotInstall = msg.meta;
+    this.out.snapshotToInstall = { meta: msg.meta, data: msg.data };
+  }
+
+  private onSnapshotInstalled(meta: SnapshotMeta): void {
+    if (this.pendingSnapshotInstall === null || this.pendingSnapshotInstall.index !== meta.index) return;
+    this.pendingSnapshotInstall = null;
+    for (let i = this.log.firstIndex(); i <= Math.min(meta.index, this.log.lastIndex()); i++) {
+      const rid = this.log.entry(i)?.requestId;
+      if (rid != null) this.requestIndex.delete(rid);
+    }
+    const keptSuffix = this.log.termAt(meta.index) === meta.term && this.log.chainHashAt(meta.index) === meta.chainHash;
+    if (!keptSuffix) this.requestIndex.clear();
+    this.log.resetTo(meta);
+    this.commitIndex = Math.max(this.commitIndex, meta.index);
+    this.appliedIndex = Math.max(this.appliedIndex, meta.index);
+    this.emittedIndex = Math.max(this.emittedIndex, meta.index);
+    this.persistedIndex = Math.max(Math.min(this.persistedIndex, this.log.lastIndex()), meta.index);
+    this.out.events.push({ type: 'snapshot-installed', index: meta.index });
+    if (this.leaderId !== null && this.role === Role.FOLLOWER) {
+      this.send(this.leaderId, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: meta.index, reason: '' });
+    }
+  }
+
+  // ------------------------------------------------------------------ replication (coordinator side)
+
+  private leaderTick(): void {
+    const heardMajority = this.countRecentlyHeard() >= this.majority();
+    if (!heardMajority && this.now - this.becameLeaderTick >= this.cfg.failureTimeoutTicks) {
+      this.becomeFollower(this.term, null, `no contact with a majority for ${this.cfg.failureTimeoutTicks} ticks`);
+      return;
+    }
+    if (this.transfer !== null && this.now >= this.transfer.untilTick) {
+      this.transfer = null;
+      this.nextTransferTick = this.now + this.cfg.failureTimeoutTicks;
+      this.dispatchQueued();
+    }
+    this.maybeHandOver();
+  }
+
+  private countRecentlyHeard(): number {
+    let n = 1;
+    for (const p of this.peers) {
+      const heard = this.lastHeard.get(p);
+      if (heard !== undefined && this.now - heard < this.cfg.failureTimeoutTicks) n++;
+    }
+    return n;
+  }
+
+  /** Bully priority: hand over to the highest live node above us once it has caught up. */
+  private maybeHandOver(): void {
+    if (!this.coordinatorReady || this.transfer !== null || this.now < this.nextTransferTick) return;
+    for (const r of this.coordinatorRequests.values()) if (r.state === 'preparing') return;
+    let target: NodeId | null = null;
+    for (const p of this.peers) {
+      if (p <= this.id || !this.online.has(p)) continue;
+      if ((this.progress.get(p)?.match ?? 0) !== this.log.lastIndex()) continue;
+      if (target === null || p > target) target = p;
+    }
+    if (target === null) return;
+    this.transfer = { target, untilTick: this.now + this.cfg.electionTimeoutTicks + this.cfg.electionJitterTicks };
+    this.out.events.push({ type: 'takeover-requested', term: this.term, target });
+    this.send(target, { type: 'TAKEOVER', term: this.term });
+  }
+
+  private heartbeatReplication(): void {
+    for (const p of this.peers) {
+      const prog = this.progress.get(p) as PeerProgress;
+      // An ack lost in the network must not stall a follower: fall back to probing from match.
+      if (prog.inflight > 0 && this.now - prog.lastAckTick >= this.cfg.heartbeatIntervalTicks) {
+        prog.inflight = 0;
+        prog.next = prog.match + 1;
+      }
+      if (prog.snapshotRequestedAt !== null && this.now - prog.snapshotRequestedAt >= this.cfg.failureTimeoutTicks) {
+        prog.snapshotRequestedAt = null;
+      }
+      this.sendReplicate(p, true);
+    }
+  }
+
+  private sendReplicate(peer: NodeId, probe: boolean): void {
+    const prog = this.progress.get(peer);
+    if (!prog) return;
+    for (let rounds = 0; rounds < this.cfg.maxInflightMessages; rounds++) {
+      if (prog.inflight >= this.cfg.maxInflightMessages) return;
+      if (prog.next <= this.log.base().index) {
+        if (prog.snapshotRequestedAt === null) {
+          prog.snapshotRequestedAt = this.now;
+          this.out.snapshotRequests.push(peer);
+        }
+        return;
+      }
+      const prevIndex = prog.next - 1;
+      const prevTerm = this.log.termAt(prevIndex) as number;
+      const entries = this.log.slice(prog.next, this.log.lastIndex(), this.cfg.maxEntriesPerMessage, this.cfg.maxBytesPerMessage);
+      if (entries.length === 0 && !probe) return;
+      this.send(peer, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm, entries, commitIndex: this.commitIndex });
+      prog.inflight++;
+      if (entries.length === 0) return;
+      prog.next = (entries[entries.length - 1] as Entry).index + 1;
+      probe = false;
+    }
+  }
+
+  private onReplicateAck(from: NodeId, msg: ReplicateAckMsg): void {
+    if (this.role !== Role.LEADER || msg.term < this.term) return;
+    const prog = this.progress.get(from);
+    if (!prog) return;
+    prog.lastAckTick = this.now;
+    if (msg.success) {
+      prog.inflight = Math.max(0, prog.inflight - 1);
+      if (msg.matchIndex > prog.match) {
+        prog.match = Math.min(msg.matchIndex, this.log.lastIndex());
+        prog.snapshotRequestedAt = null;
+      }
+      prog.next = Math.max(prog.next, prog.match + 1);
+      if (prog.match < this.log.lastIndex() && this.now - prog.lastCatchUpEventTick >= this.cfg.heartbeatIntervalTicks) {
+        prog.lastCatchUpEventTick = this.now;
+        if (this.log.lastIndex() - prog.match > this.cfg.maxEntriesPerMessage) {
+          this.out.events.push({ type: 'catch-up', peer: from, matchIndex: prog.match, lastIndex: this.log.lastIndex() });
+        }
+      }
+      this.advanceCommit();
+    } else {
+      this.out.events.push({ type: 'replication-rejected', peer: from, reason: msg.reason });
+      prog.inflight = 0;
+      prog.next = Math.max(prog.match + 1, Math.min(prog.next - 1, msg.matchIndex + 1));
+      if (msg.reason === ErrorCode.CHECKSUM_MISMATCH) prog.next = Math.max(prog.match + 1, msg.matchIndex + 1);
+    }
+    this.sendReplicate(from, false);
+  }
+
+  private advanceCommit(): void {
+    const matches = [this.persistedIndex];
+    for (const p of this.peers) {
+      if (this.cfg.unsafe?.majorityOfLiveNodes && !this.online.has(p)) continue;
+      matches.push(this.progress.get(p)?.match ?? 0);
+    }
+    const n = quorumIndex(matches, this.majority());
+    if (n > this.commitIndex && this.log.termAt(n) === this.term) {
+      this.commitIndex = n;
+      if (!this.coordinatorReady) {
+        this.coordinatorReady = true;
+        this.dispatchQueued();
+      }
+    }
+  }
+
+  private onSnapshotReady(to: NodeId, index: number, data: string): void {
+    const prog = this.progress.get(to);
+    if (this.role !== Role.LEADER || !prog) return;
+    const meta = this.log.metaAt(index);
+    if (meta === undefined) {
+      prog.snapshotRequestedAt = null;
+      return;
+    }
+    this.send(to, { type: 'SNAPSHOT', term: this.term, meta, data });
+    this.out.events.push({ type: 'snapshot-sent', peer: to, index });
+    prog.next = index + 1;
+    prog.inflight = 1;
+  }
+
+  // ------------------------------------------------------------------ apply and compaction
+
+  private onApplied(index: number, result: unknown): void {
+    if (index <= this.appliedIndex) return;
+    this.appliedIndex = Math.min(index, this.emittedIndex);
+    const e = this.log.entry(index);
+    if (e?.requestId != null) this.resultCache.set(e.requestId, { index, result });
+    if (this.role === Role.LEADER) this.appliedResults.set(index, result);
+    this.maybeCompact();
+  }
+
+  private maybeCompact(): void {
+    const keepFrom = this.appliedIndex - this.cfg.logRetentionEntries;
+    if (keepFrom - this.log.base().index < this.cfg.compactionBatchEntries) return;
+    const meta = this.log.metaAt(keepFrom);
+    if (meta === undefined) return;
+    for (let i = this.log.firstIndex(); i <= keepFrom; i++) {
+      const rid = this.log.entry(i)?.requestId;
+      if (rid != null && this.requestIndex.get(rid) === i) this.requestIndex.delete(rid);
+    }
+    this.log.compactTo(meta);
+    this.out.compactUpTo = meta;
+  }
+
+  // ------------------------------------------------------------------ client writes: origin side
+
+  private onClientWrite(requestId: string, command: string, ack: AckLevel): void {
+    const done = this.resultCache.get(requestId);
+    if (done !== undefined) {
+      this.out.replies.push({ requestId, outcome: { ok: true, index: done.index, result: done.result, duplicate: true } });
+      return;
+    }
+    if (this.originRequests.has(requestId)) return; // already in flight; its reply will come once
+    if (this.originRequests.size >= this.cfg.maxPendingWrites) {
+      this.out.replies.push({ requestId, outcome: fail(ErrorCode.OVERLOADED, `more than ${this.cfg.maxPendingWrites} writes are waiting on node ${this.id}`) });
+      return;
+    }
+    const req: OriginRequest = {
+      requestId,
+      command,
+      ack,
+      deadlineTick: this.now + this.cfg.writeTimeoutTicks,
+      coordinatorDeadlineTick: this.now + this.cfg.coordinatorWaitTicks,
+      state: 'waiting',
+      sentTo: null,
+      sentAtTick: this.now,
+      everSent: false,
+    };
+    this.originRequests.set(requestId, req);
+    this.routeOriginRequest(req);
+  }
+
+  private routeOriginRequest(req: OriginRequest): void {
+    if (this.role === Role.LEADER) {
+      req.state = 'sent';
+      req.sentTo = this.id;
+      req.sentAtTick = this.now;
+      req.everSent = true;
+      this.acceptAtCoordinator(req.requestId, this.id, req.command, req.ack);
+      return;
+    }
+    if (this.leaderId !== null && this.hasLiveLeader()) {
+      req.state = 'sent';
+      req.sentTo = this.leaderId;
+      req.sentAtTick = this.now;
+      req.everSent = true;
+      this.send(this.leaderId, { type: 'FORWARD', term: this.term, requestId: req.requestId, command: req.command, ack: req.ack });
+      return;
+    }
+    req.state = 'waiting';
+    req.sentTo = null;
+    if (1 + this.online.size < majorityOf(this.cfg.nodeIds.length)) {
+      this.finishOrigin(req.requestId, this.noQuorumOutcome(req));
+    }
+  }
+
+  private noQuorumOutcome(req: OriginRequest): Outcome {
+    const reachable = 1 + this.online.size;
+    const needed = majorityOf(this.cfg.nodeIds.length);
+    const msg = `node ${this.id} reaches ${reachable} of ${this.cfg.nodeIds.length} nodes; a majority of ${needed} is needed to write`;
+    return req.everSent ? fail(ErrorCode.UNKNOWN_OUTCOME, `${msg}; an earlier attempt may have been applied`) : fail(ErrorCode.NO_QUORUM, msg);
+  }
+
+  private routeWaitingOriginRequests(): void {
+    for (const req of this.originRequests.values()) if (req.state === 'waiting') this.routeOriginRequest(req);
+  }
+
+  /** Delivers an outcome produced by the coordinator (possibly ourselves) to the waiting origin request. */
+  private onOutcomeForOrigin(requestId: string, outcome: Outcome): void {
+    const req = this.originRequests.get(requestId);
+    if (!req) return;
+    if (!outcome.ok && REROUTABLE.has(outcome.error.code) && this.now < req.deadlineTick) {
+      // The coordinator could not finish it (handover, step-down): wait for a coordinator and
+      // route again with the same id; de-duplication at the coordinator makes this safe.
+      const refusedBy = req.sentTo;
+      req.state = 'waiting';
+      req.sentTo = null;
+      req.sentAtTick = this.now;
+      const target = this.role === Role.LEADER ? this.id : this.leaderId;
+      if (target !== null && target !== refusedBy) this.routeOriginRequest(req);
+      return;
+    }
+    this.finishOrigin(requestId, outcome);
+  }
+
+  private finishOrigin(requestId: string, outcome: Outcome): void {
+    if (!this.originRequests.delete(requestId)) return;
+    this.out.replies.push({ requestId, outcome });
+  }
+
+  private expireOriginRequests(): void {
+    for (const req of [...this.originRequests.values()]) {
+      if (req.state === 'waiting') {
+        if (this.now < req.deadlineTick && this.now - req.sentAtTick >= this.cfg.heartbeatIntervalTicks * 2 && (this.role === Role.LEADER || this.hasLiveLeader())) {
+          this.routeOriginRequest(req);
+          continue;
+        }
+        if (this.now >= req.coordinatorDeadlineTick || this.now >= req.deadlineTick) {
+          if (1 + this.online.size < majorityOf(this.cfg.nodeIds.length)) this.finishOrigin(req.requestId, this.noQuorumOutcome(req));
+          else
+            this.finishOrigin(
+              req.requestId,
+              req.everSent
+                ? fail(ErrorCode.UNKNOWN_OUTCOME, `no coordinator answered within the write timeout; the write may have been applied`)
+                : fail(ErrorCode.NO_COORDINATOR, `no coordinator elected within ${this.cfg.coordinatorWaitTicks} ticks; retry`, this.leaderId),
+            );
+        }
+        continue;
+      }
+      if (this.now >= req.deadlineTick) {
+        this.finishOrigin(req.requestId, fail(ErrorCode.UNKNOWN_OUTCOME, `no outcome within the write timeout; the write may or may not have been applied`, this.leaderId));
+        continue;
+      }
+      // Resend a forward whose reply may have been lost; the coordinator de-duplicates by request id.
+      if (req.sentTo !== null && req.sentTo !== this.id && this.now - req.sentAtTick >= this.cfg.heartbeatIntervalTicks * 2) {
+        this.routeOriginRequest(req);
+      }
+    }
+  }
+
+  private onForwardReply(_from: NodeId, msg: ForwardReplyMsg): void {
+    this.onOutcomeForOrigin(msg.requestId, msg.outcome);
+  }
+
+  // ------------------------------------------------------------------ client writes: coordinator side
+
+  private onForward(from: NodeId, msg: ForwardMsg): void {
+    if (this.role !== Role.LEADER) {
+      this.send(from, {
+        type: 'FORWARD_REPLY',
+        term: this.term,
+        requestId: msg.requestId,
+        outcome: fail(ErrorCode.NOT_COORDINATOR, `node ${this.id} is not the coordinator`, this.leaderId),
+      });
+      return;
+    }
+    this.acceptAtCoordinator(msg.requestId, from, msg.command, msg.ack);
+  }
+
+  private acceptAtCoordinator(requestId: string, origin: NodeId, command: string, ack: AckLevel): void {
+    const existing = this.coordinatorRequests.get(requestId);
+    if (existing) {
+      if (!existing.origins.includes(origin)) existing.origins.push(origin);
+      return;
+    }
+    const done = this.resultCache.get(requestId);
+    if (done !== undefined) {
+      this.replyTo(origin, requestId, { ok: true, index: done.index, result: done.result, duplicate: true });
+      return;
+    }
+    const logged = this.requestIndex.get(requestId);
+    if (logged !== undefined) {
+      // Already in the log (an earlier attempt): wait for it instead of appending it twice.
+      this.coordinatorRequests.set(requestId, {
+        requestId,
+        command,
+        ack,
+        origins: [origin],
+        state: 'appended',
+        index: logged,
+        preparedResult: null,
+        duplicate: true,
+      });
+      this.completeCoordinatorRequests();
+      return;
+    }
+    if (this.countRecentlyHeard() < this.majority()) {
+      this.replyTo(
+        origin,
+        requestId,
+        fail(ErrorCode.NO_QUORUM, `coordinator ${this.id} reaches ${this.countRecentlyHeard()} of ${this.cfg.nodeIds.length} nodes; a majority of ${this.majority()} is needed`),
+      );
+      return;
+    }
+    if (this.transfer !== null) {
+      this.replyTo(origin, requestId, fail(ErrorCode.NOT_COORDINATOR, `coordinator ${this.id} is handing over to node ${this.transfer.target}`, this.transfer.target));
+      return;
+    }
+    if (this.coordinatorRequests.size >= this.cfg.maxPendingWrites) {
+      this.replyTo(origin, requestId, fail(ErrorCode.OVERLOADED, `coordinator ${this.id} has ${this.coordinatorRequests.size} writes in flight`));
+      return;
+    }
+    const req: CoordinatorRequest = {
+      requestId,
+      command,
+      ack,
+      origins: [origin],
+      state: 'queued',
+      index: 0,
+      preparedResult: null,
+      duplicate: false,
+    };
+    this.coordinatorRequests.set(requestId, req);
+    if (this.coordinatorReady) this.dispatch(req);
+  }
+
+  private dispatch(req: CoordinatorRequest): void {
+    req.state = 'preparing';
+    this.out.prepare.push({ requestId: req.requestId, origin: req.origins[0] as NodeId, command: req.command });
+  }
+
+  private dispatchQueued(): void {
+    if (!this.coordinatorReady || this.transfer !== null) return;
+    for (const req of this.coordinatorRequests.values()) if (req.state === 'queued') this.dispatch(req);
+  }
+
+  private onPropose(requestId: string, origin: NodeId, payload: string, result: unknown): void {
+    const req = this.coordinatorRequests.get(requestId);
+    if (this.role !== Role.LEADER || !req || req.state !== 'preparing') {
+      // Not appended anywhere: the origin may safely route it again.
+      this.replyTo(origin, requestId, fail(ErrorCode.NOT_COORDINATOR, `node ${this.id} is no longer the coordinator`, this.leaderId));
+      return;
+    }
+    const entry = this.log.makeNext(this.term, EntryKind.COMMAND, requestId, payload);
+    this.appendLocal(entry);
+    req.state = 'appended';
+    req.index = entry.index;
+    req.preparedResult = result;
+    for (const p of this.peers) this.sendReplicate(p, false);
+    this.advanceCommit();
+  }
+
+  private onPrepareFailed(requestId: string, error: ErrorInfo): void {
+    const req = this.coordinatorRequests.get(requestId);
+    if (!req) return;
+    this.coordinatorRequests.delete(requestId);
+    for (const o of req.origins) this.replyTo(o, requestId, { ok: false, error });
+  }
+
+  private replyTo(origin: NodeId, requestId: string, outcome: Outcome): void {
+    if (origin === this.id) this.onOutcomeForOrigin(requestId, outcome);
+    else this.send(origin, { type: 'FORWARD_REPLY', term: this.term, requestId, outcome });
+  }
+
+  /** Answers every appended request whose ack level is now satisfied. */
+  private completeCoordinatorRequests(): void {
+    if (this.role !== Role.LEADER) return;
+    for (const req of [...this.coordinatorRequests.values()]) {
+      if (req.state !== 'appended') continue;
+      const idx = req.index;
+      let ready = false;
+      let result: unknown = req.preparedResult;
+      switch (req.ack) {
+        case 'one':
+          ready = this.persistedIndex >= idx && this.log.termAt(idx) !== undefined && req.preparedResult !== null;
+          if (!ready && this.appliedIndex >= idx) {
+            ready = true;
+            result = this.appliedResults.get(idx) ?? req.preparedResult;
+          }
+          break;
+        case 'quorum':
+          ready = this.appliedIndex >= idx;
+          result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
+          break;
+        case 'all':
+          ready = this.appliedIndex >= idx && this.peers.every((p) => (this.progress.get(p)?.match ?? 0) >= idx);
+          result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
+          break;
+        default:
+          assertNever(req.ack, 'ack level');
+      }
+      if (!ready) continue;
+      this.coordinatorRequests.delete(req.requestId);
+      for (const o of req.origins) this.replyTo(o, req.requestId, { ok: true, index: idx, result: result ?? null, duplicate: req.duplicate });
+    }
+    if (this.appliedResults.size > 0) {
+      let minWaiting = Infinity;
+      for (const r of this.coordinatorRequests.values()) if (r.state === 'appended') minWaiting = Math.min(minWaiting, r.index);
+      for (const i of [...this.appliedResults.keys()]) if (i < minWaiting) this.appliedResults.delete(i);
+    }
+  }
+
+  private failCoordinatorRequests(): void {
+    for (const req of this.coordinatorRequests.values()) {
+      const outcome =
+        req.state === 'appended'
+          ? fail(ErrorCode.UNKNOWN_OUTCOME, `coordinator ${this.id} stepped down after logging the write at index ${req.index}`)
+          : fail(ErrorCode.NOT_COORDINATOR, `coordinator ${this.id} stepped down before logging the write`);
+      for (const o of req.origins) this.replyTo(o, req.requestId, outcome);
+    }
+    this.coordinatorRequests.clear();
+    this.appliedResults.clear();
+  }
+
+  // ------------------------------------------------------------------ end of step
+
+  private finishStep(): void {
+    const upTo = Math.min(this.commitIndex, this.log.lastIndex(), this.emittedIndex + this.cfg.maxCommittedPerReady);
+    for (let i = Math.max(this.emittedIndex + 1, this.log.firstIndex()); i <= upTo; i++) {
+      this.out.committed.push(this.log.entry(i) as Entry);
+    }
+    if (upTo > this.emittedIndex) this.emittedIndex = upTo;
+    if (this.role === Role.LEADER) this.completeCoordinatorRequests();
+    if (this.hardDirty) {
+      this.out.hardState = { term: this.term, votedFor: this.votedFor };
+      this.hardDirty = false;
+    }
+  }
+}
+
+function fail(code: ErrorInfo['code'], message: string, coordinatorHint?: NodeId | null): Outcome {
+  return { ok: false, error: errorInfo(code, message, coordinatorHint ?? undefined) };
+}
