@@ -1,0 +1,105 @@
+// Reading config.json from disk (bounded, with JSON errors given as line:column) and writing the
+// demo cluster's config.
+import { readFileSync, writeFileSync, mkdirSync, statSync, renameSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import { MAX_NODES, parseConfig, type ConfigInput, type ResolvedConfig } from './config.js';
+
+export {
+  parseConfig,
+  msToTicks,
+  findNode,
+  isLoopbackHost,
+  CONFIG_DEFAULTS,
+  type ResolvedConfig,
+  type ResolvedNode,
+  type ResolvedStorage,
+  type ConfigInput,
+} from './config.js';
+
+/** A config file larger than this is certainly a mistake (15 nodes fit in a few KiB). */
+export const MAX_CONFIG_FILE_BYTES = 1 << 20;
+
+function lineColumn(text: string, position: number): string {
+  const before = text.slice(0, position);
+  const line = before.split('\n').length;
+  const column = position - before.lastIndexOf('\n');
+  return `line ${line}, column ${column}`;
+}
+
+/**
+ * Reads, validates and resolves a config file. Relative paths inside it resolve against the file's
+ * folder. Throws ConfigError naming the file, every invalid field and how to fix it.
+ */
+export function loadConfig(path: string): ResolvedConfig {
+  const label = path;
+  const abs = resolve(path);
+  let text: string;
+  try {
+    const st = statSync(abs);
+    if (!st.isFile()) throw new ConfigError(`${label}: not a regular file`);
+    if (st.size > MAX_CONFIG_FILE_BYTES) {
+      throw new ConfigError(`${label}: file is ${st.size} bytes; a config larger than ${MAX_CONFIG_FILE_BYTES} bytes is refused`);
+    }
+    text = readFileSync(abs, 'utf8');
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    const hint = e.code === 'ENOENT' ? ' (write one as described in docs/configuration.md, or run `replisql demo` to get an example)' : '';
+    throw new ConfigError(`${label}: cannot read the config file: ${e.message}${hint}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text.replace(/^\uFEFF/, ''));
+  } catch (err) {
+    const msg = (err as Error).message;
+    const pos = /position (\d+)/.exec(msg);
+    const where = pos !== null ? ` at ${lineColumn(text, Number(pos[1]))}` : '';
+    throw new ConfigError(`${label}: not valid JSON${where}: ${msg} (comments and trailing commas are not allowed in JSON)`);
+  }
+  return parseConfig(raw, { configPath: abs, label });
+}
+
+/** The config.json content for a local demo cluster of `nodes` nodes on 127.0.0.1 from `basePort`. */
+export function demoConfig(nodes: number, basePort: number): ConfigInput {
+  if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) {
+    throw new ConfigError(`demo: --nodes must be an integer between 1 and ${MAX_NODES}, got ${nodes}`);
+  }
+  if (!Number.isInteger(basePort) || basePort < 1 || basePort + nodes - 1 > 65535) {
+    throw new ConfigError(`demo: --base-port must leave room for ${nodes} ports below 65536, got ${basePort}`);
+  }
+  return {
+    cluster: 'demo',
+    heartbeatIntervalMs: 2000,
+    failureTimeoutMs: 10_000,
+    writeAck: 'quorum',
+    tickMs: 100,
+    writeTimeoutMs: 15_000,
+    maxFrameBytes: 16 * 1024 * 1024,
+    logDir: 'logs',
+    nodes: Array.from({ length: nodes }, (_, i) => ({
+      id: i + 1,
+      host: '127.0.0.1',
+      port: basePort + i,
+      storage: { engine: 'sqlite' as const, path: `data/node${i + 1}.db` },
+      dataDir: `data/node${i + 1}`,
+    })),
+  };
+}
+
+/**
+ * Writes `<dir>/config.json` for a local demo cluster (creating `dir`), atomically, and returns
+ * the config file's absolute path. Data and logs go to `<dir>/data` and `<dir>/logs`.
+ */
+export function writeDemoConfig(dir: string, nodes: number, basePort: number): string {
+  const content = demoConfig(nodes, basePort);
+  const absDir = resolve(dir);
+  mkdirSync(absDir, { recursive: true });
+  const path = join(absDir, 'config.json');
+  const tmp = `${path}.tmp-${process.pid}`;
+  writeFileSync(tmp, JSON.stringify(content, null, 2) + '\n', 'utf8');
+  renameSync(tmp, path);
+  // Validate what we wrote, so a demo never starts from a config the nodes would refuse.
+  loadConfig(path);
+  return path;
+}
