@@ -1,0 +1,138 @@
+// replisql command line: wiring only. Usage errors exit 2, runtime failures exit 1.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { ConfigError } from '../errors.js';
+import { loadConfig, findNode } from '../config/load.js';
+import { MAX_NODES, MAX_NODE_ID } from '../config/config.js';
+import { parseEndpoints } from '../client/client.js';
+import { runDemo } from './demo.js';
+import { runClientShell } from './client-shell.js';
+import { runStatus } from './status.js';
+
+export const EXIT_USAGE = 2;
+
+function intArg(min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim()) || Number(value) < min || Number(value) > max) {
+      throw new InvalidArgumentError(`expected an integer between ${min} and ${max}.`);
+    }
+    return Number(value);
+  };
+}
+
+function endpointsArg(value: string): string[] {
+  try {
+    return parseEndpoints(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`${(err as Error).message}.`);
+  }
+}
+
+function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command();
+  program
+    .name('replisql')
+    .description('Replicated SQL middleware: Bully election with terms and majority, an ordered MD5-checked log, catch-up')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .configureHelp({ sortSubcommands: false });
+
+  program
+    .command('node')
+    .description('run one node of the cluster described by a config file')
+    .requiredOption('--config <path>', 'config.json (see docs/configuration.md)')
+    .requiredOption('--id <n>', 'this node\'s id in the config', intArg(1, MAX_NODE_ID))
+    .action(async (o: { config: string; id: number }) => {
+      const config = loadConfig(o.config); // fail fast with every config problem listed
+      findNode(config, o.id);
+      for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
+      // Loaded on demand: `client` and `status` should not load the node runtime or the simulator.
+      const { runNode } = await import('../shell/node-runtime.js');
+      await runNode({ configPath: o.config, nodeId: o.id });
+    });
+
+  program
+    .command('sim')
+    .description('deterministic simulation of a cluster under faults; a failing seed replays exactly')
+    .addOption(new Option('--seed <n>', 'first seed').argParser(intArg(0, Number.MAX_SAFE_INTEGER)).default(1))
+    .addOption(new Option('--seeds <k>', 'how many consecutive seeds to run').argParser(intArg(1, 10_000_000)).default(1))
+    .addOption(new Option('--nodes <n>', 'cluster size').argParser(intArg(1, MAX_NODES)).default(5))
+    .addOption(new Option('--steps <m>', 'events per seed').argParser(intArg(1, 100_000_000)).default(2000))
+    .option('--verbose', 'print every event', false)
+    .action(async (o: { seed: number; seeds: number; nodes: number; steps: number; verbose: boolean }) => {
+      const { runSimCli } = await import('../sim/sim-cli.js');
+      setExit(await runSimCli({ seed: o.seed, seeds: o.seeds, nodes: o.nodes, steps: o.steps, verbose: o.verbose }));
+    });
+
+  program
+    .command('demo')
+    .description('start a local cluster (child processes on 127.0.0.1) and show how to use it')
+    .addOption(new Option('--nodes <n>', 'number of nodes').argParser(intArg(1, MAX_NODES)).default(3))
+    .option('--dir <path>', 'folder for config.json, data/ and logs/', './demo-data')
+    .addOption(new Option('--base-port <port>', 'port of node 1; node N uses base+N-1').argParser(intArg(1, 65535)).default(7001))
+    .action(async (o: { nodes: number; dir: string; basePort: number }) => {
+      if (o.basePort + o.nodes - 1 > 65535) {
+        throw new InvalidArgumentError(`--base-port ${o.basePort} leaves no room for ${o.nodes} ports below 65536`);
+      }
+      setExit(await runDemo({ nodes: o.nodes, dir: o.dir, basePort: o.basePort }));
+    });
+
+  program
+    .command('client')
+    .description('run SQL against the cluster (-e) or open an interactive shell')
+    .requiredOption('--connect <host:port,...>', 'endpoints, tried in order; the client fails over between them', endpointsArg)
+    .option('-e, --execute <sql>', 'run these statements (sent as one request) and exit')
+    .option('--json', 'print one JSON line per statement result (or error)', false)
+    .addOption(new Option('--timeout <ms>', 'deadline per request, failover included').argParser(intArg(1, 3_600_000)).default(20_000))
+    .action(async (o: { connect: string[]; execute?: string; json: boolean; timeout: number }) => {
+      setExit(
+        await runClientShell({
+          endpoints: o.connect,
+          json: o.json,
+          timeoutMs: o.timeout,
+          ...(o.execute !== undefined ? { execute: o.execute } : {}),
+        }),
+      );
+    });
+
+  program
+    .command('status')
+    .description("show a node's view of the cluster: coordinator, term, indexes, peers")
+    .requiredOption('--connect <host:port,...>', 'endpoints; the first that answers is asked', endpointsArg)
+    .option('--json', 'print the status object as JSON', false)
+    .addOption(new Option('--timeout <ms>', 'deadline').argParser(intArg(1, 3_600_000)).default(5000))
+    .action(async (o: { connect: string[]; json: boolean; timeout: number }) => {
+      setExit(await runStatus({ endpoints: o.connect, json: o.json, timeoutMs: o.timeout }));
+    });
+
+  return program;
+}
+
+/** Parses argv (as process.argv) and runs the command; resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let code = 0;
+  const program = buildProgram((c) => (code = c));
+  try {
+    if (argv.length <= 2) {
+      program.outputHelp({ error: true });
+      return EXIT_USAGE;
+    }
+    await program.parseAsync([...argv]);
+    return code;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version') return 0;
+      if (err instanceof InvalidArgumentError && !err.message.startsWith('error:')) {
+        process.stderr.write(`error: ${err.message}\n`);
+      }
+      return EXIT_USAGE;
+    }
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`replisql: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);
