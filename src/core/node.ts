@@ -63,7 +63,10 @@ interface OriginRequest {
   state: 'waiting' | 'sent';
   sentTo: NodeId | null;
   sentAtTick: number;
-  everSent: boolean;
+  /** Attempts handed to a coordinator that have not been definitely refused. */
+  unresolvedAttempts: number;
+  /** A coordinator reported it logged the write but could not finish it. */
+  possiblyLogged: boolean;
 }
 
 /** A write the coordinator is handling, for one or more origins. */
@@ -97,6 +100,8 @@ export interface NodeStatus {
   }[];
 }
 
+/** Errors by which a coordinator says it did not log the write. */
+const DEFINITE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED]);
 const REROUTABLE: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.UNKNOWN_OUTCOME]);
 
 export class CoreNode {
@@ -897,7 +902,8 @@ export class CoreNode {
       state: 'waiting',
       sentTo: null,
       sentAtTick: this.now,
-      everSent: false,
+      unresolvedAttempts: 0,
+      possiblyLogged: false,
     };
     this.originRequests.set(requestId, req);
     this.routeOriginRequest(req);
@@ -908,7 +914,7 @@ export class CoreNode {
       req.state = 'sent';
       req.sentTo = this.id;
       req.sentAtTick = this.now;
-      req.everSent = true;
+      req.unresolvedAttempts++;
       this.acceptAtCoordinator(req.requestId, this.id, req.command, req.ack);
       return;
     }
@@ -916,7 +922,7 @@ export class CoreNode {
       req.state = 'sent';
       req.sentTo = this.leaderId;
       req.sentAtTick = this.now;
-      req.everSent = true;
+      req.unresolvedAttempts++;
       this.send(this.leaderId, { type: 'FORWARD', term: this.term, requestId: req.requestId, command: req.command, ack: req.ack });
       return;
     }
@@ -931,7 +937,7 @@ export class CoreNode {
     const reachable = 1 + this.online.size;
     const needed = majorityOf(this.cfg.nodeIds.length);
     const msg = `node ${this.id} reaches ${reachable} of ${this.cfg.nodeIds.length} nodes; a majority of ${needed} is needed to write`;
-    return req.everSent ? fail(ErrorCode.UNKNOWN_OUTCOME, `${msg}; an earlier attempt may have been applied`) : fail(ErrorCode.NO_QUORUM, msg);
+    return mayHaveBeenApplied(req) ? fail(ErrorCode.UNKNOWN_OUTCOME, `${msg}; an earlier attempt may have been applied`) : fail(ErrorCode.NO_QUORUM, msg);
   }
 
   private routeWaitingOriginRequests(): void {
@@ -942,6 +948,10 @@ export class CoreNode {
   private onOutcomeForOrigin(requestId: string, outcome: Outcome): void {
     const req = this.originRequests.get(requestId);
     if (!req) return;
+    if (!outcome.ok) {
+      if (DEFINITE_REFUSALS.has(outcome.error.code)) req.unresolvedAttempts = Math.max(0, req.unresolvedAttempts - 1);
+      else if (outcome.error.code === ErrorCode.UNKNOWN_OUTCOME) req.possiblyLogged = true;
+    }
     if (!outcome.ok && REROUTABLE.has(outcome.error.code) && this.now < req.deadlineTick) {
       // The coordinator could not finish it (handover, step-down): wait for a coordinator and
       // route again with the same id; de-duplication at the coordinator makes this safe.
@@ -951,6 +961,10 @@ export class CoreNode {
       req.sentAtTick = this.now;
       const target = this.role === Role.LEADER ? this.id : this.leaderId;
       if (target !== null && target !== refusedBy) this.routeOriginRequest(req);
+      return;
+    }
+    if (!outcome.ok && outcome.error.code !== ErrorCode.UNKNOWN_OUTCOME && mayHaveBeenApplied(req) && DEFINITE_REFUSALS.has(outcome.error.code)) {
+      this.finishOrigin(requestId, fail(ErrorCode.UNKNOWN_OUTCOME, `${outcome.error.message}; an earlier attempt may have been applied`, outcome.error.coordinatorHint));
       return;
     }
     this.finishOrigin(requestId, outcome);
@@ -973,7 +987,7 @@ export class CoreNode {
           else
             this.finishOrigin(
               req.requestId,
-              req.everSent
+              mayHaveBeenApplied(req)
                 ? fail(ErrorCode.UNKNOWN_OUTCOME, `no coordinator answered within the write timeout; the write may have been applied`)
                 : fail(ErrorCode.NO_COORDINATOR, `no coordinator elected within ${this.cfg.coordinatorWaitTicks} ticks; retry`, this.leaderId),
             );
@@ -1169,6 +1183,10 @@ export class CoreNode {
       this.hardDirty = false;
     }
   }
+}
+
+function mayHaveBeenApplied(req: OriginRequest): boolean {
+  return req.possiblyLogged || req.unresolvedAttempts > 0;
 }
 
 function fail(code: ErrorInfo['code'], message: string, coordinatorHint?: NodeId | null): Outcome {

@@ -1,0 +1,163 @@
+// Readable scenario tests of the protocol core, on the scripted cluster (sim timing: heartbeat
+// 2 ticks, failure timeout 10 ticks).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ScriptedCluster } from '../../src/sim/scripted-cluster.js';
+import type { Message } from '../../src/core/types.js';
+
+const FAILURE_TICKS = 10;
+
+function electLeader(c: ScriptedCluster, max = 60): number {
+  c.tickUntil(() => c.leader() !== null && c.ids.filter((id) => c.isUp(id)).every((id) => c.status(id).coordinator === c.leader()), max, 'a coordinator everyone follows');
+  return c.leader() as number;
+}
+
+test('normal start elects the highest id', () => {
+  const c = new ScriptedCluster(5);
+  assert.equal(electLeader(c), 5);
+  for (const id of c.ids) assert.equal(c.status(id).coordinator, 5);
+  const out = c.writeAndWait(1, 'w1', 'set a 1');
+  assert.ok(out.ok, JSON.stringify(out));
+  c.tick(5);
+  for (const id of c.ids) assert.equal(c.stateMachine(id).contentKey(), JSON.stringify([['a', '1']]));
+});
+
+test('a coordinator crash elects the next highest id, within the failure timeout plus a bounded election', () => {
+  const c = new ScriptedCluster(5);
+  electLeader(c);
+  assert.ok(c.writeAndWait(2, 'before', 'set k before').ok);
+  c.crash(5);
+  const ticks = c.tickUntil(() => c.leader() === 4, FAILURE_TICKS + 20, 'node 4 coordinator');
+  assert.ok(ticks <= FAILURE_TICKS + 20);
+  const out = c.writeAndWait(1, 'after', 'set k after');
+  assert.ok(out.ok, JSON.stringify(out));
+  c.tick(3);
+  for (const id of [1, 2, 3, 4]) assert.equal(c.stateMachine(id).contentKey(), JSON.stringify([['k', 'after']]));
+});
+
+test('a 5-node cluster split 2|3 keeps serving on the 3 side; the 2 side refuses writes; the healed minority catches up', () => {
+  const c = new ScriptedCluster(5);
+  electLeader(c);
+  assert.ok(c.writeAndWait(1, 'w0', 'set x 0').ok);
+  c.partition([4, 5], [1, 2, 3]);
+  c.tickUntil(() => c.isUp(3) && c.status(3).role === 'leader', FAILURE_TICKS * 3, 'node 3 leads the majority');
+  for (let i = 1; i <= 20; i++) assert.ok(c.writeAndWait(1 + (i % 3), `maj${i}`, `set x ${i}`).ok, `write ${i} on the majority side`);
+  // The minority: the old coordinator steps down and writes there fail with NO_QUORUM.
+  c.tickUntil(() => c.status(5).role !== 'leader', FAILURE_TICKS * 2, 'node 5 steps down');
+  const refused = c.writeAndWait(4, 'min1', 'set x minority', 'quorum', 200);
+  assert.equal(refused.ok, false);
+  assert.ok(!refused.ok && ['NO_QUORUM', 'NO_COORDINATOR'].includes(refused.error.code), JSON.stringify(refused));
+  c.tick(FAILURE_TICKS);
+  const refused2 = c.writeAndWait(5, 'min2', 'set x minority2');
+  assert.ok(!refused2.ok && refused2.error.code === 'NO_QUORUM', JSON.stringify(refused2));
+  assert.notEqual(c.stateMachine(4).contentKey(), c.stateMachine(1).contentKey());
+  c.heal();
+  // Minority catches up; then Bully priority hands coordination back to node 5.
+  c.tickUntil(() => c.leader() === 5 && c.ids.every((id) => c.status(id).appliedIndex === c.status(5).lastIndex), 200, 'healed and handed back to 5');
+  for (const id of c.ids) assert.equal(c.stateMachine(id).contentKey(), JSON.stringify([['x', '20']]));
+  assert.ok(!c.ids.some((id) => c.stateMachine(id).hasApplied('min1') || c.stateMachine(id).hasApplied('min2')));
+});
+
+test('a returning higher-id node with a stale log does not take over before it has caught up', () => {
+  const c = new ScriptedCluster(3);
+  electLeader(c);
+  c.crash(3);
+  c.tickUntil(() => c.leader() === 2, FAILURE_TICKS * 3, 'node 2 coordinator');
+  for (let i = 0; i < 200; i++) c.write(1 + (i % 2), `w${i}`, `set k${i % 7} ${i}`);
+  c.tickUntil(() => c.status(2).commitIndex >= 200, 100, 'writes committed');
+  const target = c.status(2).lastIndex;
+  c.start(3);
+  let tookOverStale = false;
+  c.tickUntil(
+    () => {
+      if (c.status(3).role === 'leader' && c.status(3).lastIndex < target) tookOverStale = true;
+      if (c.status(3).role === 'candidate' && c.status(3).lastIndex < target) tookOverStale = true;
+      return c.leader() === 3;
+    },
+    300,
+    'node 3 takes over',
+  );
+  assert.equal(tookOverStale, false, 'node 3 ran for coordinator before catching up');
+  assert.ok(c.events.some((e) => e.node === 2 && e.event.type === 'takeover-requested'));
+  assert.equal(c.stateMachine(3).contentKey(), c.stateMachine(1).contentKey());
+});
+
+test('a REPLICATE with a corrupted command is rejected by its MD5, never applied, and resent', () => {
+  const c = new ScriptedCluster(3);
+  electLeader(c);
+  let corrupted = 0;
+  c.interceptor = (_from, to, msg: Message) => {
+    if (to === 1 && msg.type === 'REPLICATE' && msg.entries.some((e) => e.payload.includes('secret')) && corrupted === 0) {
+      corrupted++;
+      return { ...msg, entries: msg.entries.map((e) => (e.payload.includes('secret') ? { ...e, payload: e.payload.replace('secret', 'SECRET') } : e)) };
+    }
+    return msg;
+  };
+  assert.ok(c.writeAndWait(2, 'w', 'set s secret').ok);
+  c.tick(6);
+  assert.equal(corrupted, 1);
+  const mismatch = c.events.find((e) => e.node === 1 && e.event.type === 'checksum-mismatch');
+  assert.ok(mismatch, 'node 1 reported the checksum mismatch');
+  assert.ok(!c.diskEntries(1).some((e) => e.payload.includes('SECRET')), 'corrupted entry never stored');
+  assert.equal(c.stateMachine(1).contentKey(), JSON.stringify([['s', 'secret']]), 'the good copy was resent and applied');
+});
+
+test('a retried request id is applied once, also when retried through another node after a failover', () => {
+  const c = new ScriptedCluster(3);
+  electLeader(c);
+  const first = c.writeAndWait(1, 'req-1', 'set n 1');
+  assert.ok(first.ok);
+  const again = c.writeAndWait(2, 'req-1', 'set n 1');
+  assert.ok(again.ok && again.duplicate, JSON.stringify(again));
+  assert.ok(first.ok && again.ok && again.index === first.index);
+  // Lose the reply: the coordinator logs it, then crashes before answering anyone.
+  c.interceptor = (from, _to, msg) => (from === 3 && msg.type === 'FORWARD_REPLY' ? null : msg);
+  c.write(1, 'req-2', 'set n 2');
+  c.tick(3);
+  c.crash(3);
+  c.interceptor = null;
+  c.tickUntil(() => c.leader() === 2, FAILURE_TICKS * 4, 'node 2 coordinator');
+  const retried = c.writeAndWait(2, 'req-2', 'set n 2');
+  assert.ok(retried.ok, JSON.stringify(retried));
+  c.tick(5);
+  for (const id of [1, 2]) {
+    assert.equal(c.stateMachine(id).effectsOf('req-2'), 1);
+    assert.equal(c.stateMachine(id).effectsOf('req-1'), 1);
+  }
+});
+
+test('with two of three nodes down writes fail with NO_QUORUM and name the majority', () => {
+  const c = new ScriptedCluster(3);
+  electLeader(c);
+  c.crash(3);
+  c.crash(2);
+  c.tick(FAILURE_TICKS * 3);
+  const out = c.writeAndWait(1, 'lonely', 'set a b');
+  assert.ok(!out.ok && out.error.code === 'NO_QUORUM', JSON.stringify(out));
+  assert.match(!out.ok ? out.error.message : '', /majority of 2/);
+});
+
+test('ack=all waits for every node; ack=one answers from the coordinator alone', () => {
+  const c = new ScriptedCluster(3);
+  electLeader(c);
+  c.partition([1], [2, 3]);
+  // node 1 unreachable: quorum writes succeed, ack=all cannot be acknowledged
+  assert.ok(c.writeAndWait(3, 'q', 'set a 1', 'quorum').ok);
+  const all = c.writeAndWait(3, 'all', 'set a 2', 'all', 300);
+  assert.ok(!all.ok && all.error.code === 'UNKNOWN_OUTCOME', JSON.stringify(all));
+  c.heal();
+  assert.ok(c.writeAndWait(3, 'all2', 'set a 3', 'all').ok);
+  assert.ok(c.writeAndWait(3, 'one', 'set a 4', 'one').ok);
+});
+
+test('a follower that missed more than the retained log is brought back by a snapshot', () => {
+  const c = new ScriptedCluster(3, { logRetentionEntries: 10, compactionBatchEntries: 5 });
+  electLeader(c);
+  c.crash(1);
+  for (let i = 0; i < 60; i++) assert.ok(c.writeAndWait(2, `s${i}`, `set k${i % 5} ${i}`).ok);
+  assert.ok(c.status(3).firstIndex > 2, 'coordinator compacted its log');
+  c.start(1);
+  c.tickUntil(() => c.status(1).appliedIndex === c.status(3).lastIndex, 100, 'node 1 caught up');
+  assert.ok(c.events.some((e) => e.node === 1 && e.event.type === 'snapshot-installed'));
+  assert.equal(c.stateMachine(1).contentKey(), c.stateMachine(3).contentKey());
+});
