@@ -1,8 +1,411 @@
-// Placeholder: the node runtime (core + transport + log store + engine) lands with the shell work.
+// The I/O shell around the protocol core: turns timers into ticks, peer frames into Receive
+// inputs, and carries out each Ready in the order the core requires (persist + fsync, send,
+// apply, answer). One node process runs one NodeRuntime.
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CoreNode } from '../core/node.js';
+import { defaultCoreConfig, type Entry, type Input, type NodeId, type Ready, type SnapshotMeta } from '../core/types.js';
+import { validateMessage } from '../core/validate.js';
+import type { CoreEvent } from '../core/types.js';
+import { findNode, type ResolvedConfig, type ResolvedNode } from '../config/config.js';
+import { loadConfig } from '../config/load.js';
+import { SqliteEngine } from '../storage/sqlite-engine.js';
+import type { SqlEngine } from '../storage/sql-engine.js';
+import { ClientServer } from './client-server.js';
+import { decodeReplicatedCommand, type WriteResult } from './command.js';
+import { NodeListener } from './listener.js';
+import { applyReadyPersistence, FileLogStore } from './log-store.js';
+import type { Logger } from './logger-port.js';
+import { createNodeLogger } from './node-logger.js';
+import { SerialQueue } from './serial-queue.js';
+import { TcpTransport } from './tcp-transport.js';
+import { WriteExecutor } from './write-executor.js';
+
 export interface RunNodeOptions {
   readonly configPath: string;
   readonly nodeId: number;
 }
-export async function runNode(_opts: RunNodeOptions): Promise<void> {
-  throw new Error('runNode: not implemented yet');
+
+export interface NodeRuntimeOptions {
+  readonly config: ResolvedConfig;
+  readonly nodeId: number;
+  readonly logger: Logger;
+}
+
+export class NodeRuntime {
+  readonly self: ResolvedNode;
+  private readonly config: ResolvedConfig;
+  private readonly logger: Logger;
+  private core!: CoreNode;
+  private store!: FileLogStore;
+  private engine!: SqlEngine;
+  private transport!: TcpTransport;
+  private listener!: NodeListener;
+  private clients!: ClientServer;
+  private executor!: WriteExecutor;
+  private readonly dbQueue: SerialQueue;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private readonly inputs: Input[] = [];
+  private stepping = false;
+  private engineApplied = 0;
+  private healthy = true;
+  private stopped = false;
+  private lastTickAt = 0;
+
+  constructor(opts: NodeRuntimeOptions) {
+    this.config = opts.config;
+    this.self = findNode(opts.config, opts.nodeId);
+    this.logger = opts.logger;
+    this.dbQueue = new SerialQueue((err) => this.onDatabaseFailure(err));
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.config;
+    mkdirSync(this.self.dataDir, { recursive: true });
+    this.store = FileLogStore.open(join(this.self.dataDir, 'log'), { onWarning: (m) => this.logger.warn({}, m) });
+    const loaded = this.store.load();
+    this.engine = new SqliteEngine({ path: this.self.storage.path });
+    await this.engine.open();
+    const applied = await this.engine.appliedState();
+    this.checkLogMatchesDatabase(loaded.base, loaded.entries, applied);
+    this.engineApplied = applied.appliedIndex;
+    const ids = cfg.nodes.map((n) => n.id);
+    const coreConfig = defaultCoreConfig(this.self.id, ids, {
+      heartbeatIntervalTicks: cfg.heartbeatIntervalTicks,
+      failureTimeoutTicks: cfg.failureTimeoutTicks,
+      electionStaggerTicks: Math.max(2, Math.round(cfg.heartbeatIntervalTicks / 2)),
+      electionJitterTicks: Math.max(1, Math.round(cfg.heartbeatIntervalTicks / 4)),
+      electionTimeoutTicks: Math.max(5, cfg.heartbeatIntervalTicks * 2),
+      writeTimeoutTicks: cfg.writeTimeoutTicks,
+      coordinatorWaitTicks: Math.max(cfg.failureTimeoutTicks + cfg.heartbeatIntervalTicks * 4, 10),
+      defaultAck: cfg.writeAck,
+      seed: (this.self.id * 7919) ^ (Date.now() & 0x7fffffff),
+    });
+    this.core = new CoreNode(coreConfig, { hardState: loaded.hardState, base: loaded.base, entries: loaded.entries, appliedIndex: applied.appliedIndex });
+    this.executor = new WriteExecutor({
+      engine: this.engine,
+      queue: this.dbQueue,
+      logger: this.logger,
+      host: {
+        lastLogIndex: () => this.core.status().lastIndex,
+        appliedIndex: () => this.engineApplied,
+        isCoordinatorReady: () => this.core.status().coordinatorReady,
+        propose: (requestId, origin, payload, result) => {
+          const before = this.core.status().lastIndex;
+          this.feed({ type: 'Propose', requestId, origin, payload, result });
+          const after = this.core.status().lastIndex;
+          const e = this.core.logView().entry(after);
+          return after === before + 1 && e?.requestId === requestId ? after : null;
+        },
+        prepareFailed: (requestId, origin, error) => this.feed({ type: 'PrepareFailed', requestId, origin, error }),
+        applied: (index, result) => this.markApplied(index, result),
+      },
+    });
+    this.clients = new ClientServer({
+      engine: this.engine,
+      logger: this.logger,
+      submitWrite: (requestId, command) => this.feed({ type: 'ClientWrite', requestId, command }),
+      status: () => this.status(),
+      isHealthy: () => this.healthy && this.engine.isHealthy(),
+      maxSqlBytes: Math.floor(cfg.maxFrameBytes / 2),
+    });
+    this.transport = new TcpTransport({
+      selfId: this.self.id,
+      cluster: cfg.cluster,
+      peers: cfg.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port })),
+      maxFrameBytes: cfg.maxFrameBytes,
+      logger: this.logger,
+      onMessage: (from, raw) => this.onPeerFrame(from, raw),
+    });
+    this.listener = new NodeListener({
+      host: this.self.host,
+      port: this.self.port,
+      maxFrameBytes: cfg.maxFrameBytes,
+      logger: this.logger,
+      onPeerConnection: (hello, conn) => this.transport.acceptInbound(hello, conn),
+      onClientConnection: (first, conn) => this.clients.accept(first, conn),
+    });
+    await this.listener.listen();
+    this.lastTickAt = Date.now();
+    this.tickTimer = setInterval(() => this.onTimer(), cfg.tickMs);
+    this.logger.info(
+      { host: this.self.host, port: this.self.port, term: loaded.hardState.term, lastIndex: this.core.status().lastIndex, appliedIndex: applied.appliedIndex },
+      `node ${this.self.id} listening on ${this.self.host}:${this.self.port} (cluster '${cfg.cluster}', ${cfg.nodes.length} nodes, log ${loaded.base.index}+${loaded.entries.length} entries, database applied up to ${applied.appliedIndex})`,
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tickTimer) clearInterval(this.tickTimer);
+    await this.listener?.close().catch(() => undefined);
+    await this.transport?.close().catch(() => undefined);
+    this.clients?.close();
+    await this.dbQueue.drain().catch(() => undefined);
+    await this.engine?.close().catch(() => undefined);
+    this.store?.close();
+    this.logger.info({}, `node ${this.self.id} stopped`);
+  }
+
+  status(): Record<string, unknown> {
+    const s = this.core.status();
+    return {
+      nodeId: s.nodeId,
+      role: s.role,
+      coordinator: s.coordinator,
+      term: s.term,
+      commitIndex: s.commitIndex,
+      appliedIndex: this.engineApplied,
+      lastIndex: s.lastIndex,
+      healthy: this.healthy && this.engine.isHealthy(),
+      nodes: s.nodes.map((n) => ({
+        id: n.id,
+        online: n.online,
+        lastHeartbeatMsAgo: n.lastHeardTicksAgo === null ? null : n.lastHeardTicksAgo * this.config.tickMs,
+        matchIndex: n.matchIndex,
+      })),
+    };
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  /** Steps the core with an input and carries out the Ready; re-entrant calls are queued. */
+  private feed(input: Input): void {
+    this.inputs.push(input);
+    if (this.stepping) return;
+    this.stepping = true;
+    try {
+      while (this.inputs.length > 0) {
+        const next = this.inputs.shift() as Input;
+        const ready = this.core.step(next);
+        this.carryOut(ready);
+      }
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  private onTimer(): void {
+    if (this.stopped) return;
+    // Turn elapsed wall time into ticks; a long event-loop stall yields several ticks at once,
+    // capped so a suspended process does not replay minutes of ticks.
+    const now = Date.now();
+    const ticks = Math.min(Math.floor((now - this.lastTickAt) / this.config.tickMs), 50);
+    if (ticks <= 0) return;
+    this.lastTickAt += ticks * this.config.tickMs;
+    if (now - this.lastTickAt > this.config.tickMs * 50) this.lastTickAt = now;
+    for (let i = 0; i < ticks; i++) this.feed({ type: 'Tick' });
+  }
+
+  private onPeerFrame(from: NodeId, raw: unknown): void {
+    const v = validateMessage(raw);
+    if (!v.ok) {
+      this.logger.warn({ from, reason: v.reason }, `dropped a message from node ${from}: ${v.reason}`);
+      return;
+    }
+    this.feed({ type: 'Receive', from, msg: v.msg });
+  }
+
+  // ------------------------------------------------------------------ carrying out a Ready
+
+  private carryOut(ready: Ready): void {
+    // 1. persist and fsync before anything that depends on it leaves the node
+    if (applyReadyPersistence(this.store, ready) && ready.entriesToAppend.length > 0) {
+      const last = ready.entriesToAppend[ready.entriesToAppend.length - 1] as Entry;
+      this.inputs.push({ type: 'Persisted', index: last.index, term: last.term });
+    }
+    // 2. send
+    for (const m of ready.messages) this.transport.send(m.to, m.msg as unknown as object);
+    // 3. install a snapshot / apply committed entries, in order, on the database queue
+    if (ready.snapshotToInstall !== null) this.installSnapshot(ready.snapshotToInstall.meta, ready.snapshotToInstall.data);
+    for (const e of ready.committed) this.dbQueue.push(() => this.applyCommitted(e));
+    if (ready.compactUpTo !== null) {
+      const meta = ready.compactUpTo;
+      this.dbQueue.push(async () => this.store.compact(meta));
+    }
+    // 4. answer clients, start prepare work, build snapshots
+    for (const r of ready.replies) this.clients.complete(r.requestId, r.outcome);
+    for (const ev of ready.events) this.logEvent(ev);
+    if (ready.events.some((e) => e.type === 'stepped-down')) this.executor.abort((e) => this.applyNormally(e));
+    if (ready.prepare.length > 0) this.executor.enqueue(ready.prepare);
+    for (const to of ready.snapshotRequests) this.buildSnapshot(to);
+  }
+
+  private async applyCommitted(e: Entry): Promise<void> {
+    if (e.index <= this.engineApplied) return;
+    if (this.executor.ownsEntry(e.index)) {
+      await this.executor.commitEntry(e);
+      return;
+    }
+    await this.applyNormally(e);
+  }
+
+  private async applyNormally(e: Entry): Promise<void> {
+    if (e.index <= this.engineApplied) return;
+    const statements = e.kind === 'noop' ? [] : decodeReplicatedCommand(e.payload).stmts;
+    const res = await this.engine.applyEntry({ index: e.index, term: e.term, chainHash: e.chainHash, statements });
+    const result: WriteResult = res.skipped ? { ok: true, results: [] } : res.ok ? { ok: true, results: res.results } : { ok: false, error: { code: res.error.code, message: res.error.message } };
+    this.markApplied(e.index, result);
+  }
+
+  private markApplied(index: number, result: WriteResult): void {
+    if (index > this.engineApplied) this.engineApplied = index;
+    if (!this.healthy) {
+      this.healthy = true;
+      this.logger.info({}, 'database healthy again');
+    }
+    this.feed({ type: 'Applied', index, result });
+    this.executor.pump();
+  }
+
+  private onDatabaseFailure(err: unknown): void {
+    this.healthy = false;
+    this.logger.error({ err: (err as Error)?.message ?? String(err) }, `database operation failed: ${(err as Error)?.message ?? String(err)}; the node keeps its place in the log and acknowledges nothing until the database recovers`);
+    // Retry from where the database is: re-read its applied state and re-queue what follows.
+    setTimeout(() => void this.recoverDatabase(), 1000).unref();
+  }
+
+  private async recoverDatabase(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (!this.engine.isHealthy()) {
+        await this.engine.close().catch(() => undefined);
+        await this.engine.open();
+      }
+      const state = await this.engine.appliedState();
+      this.engineApplied = state.appliedIndex;
+      const s = this.core.status();
+      for (let i = state.appliedIndex + 1; i <= s.commitIndex; i++) {
+        const e = this.core.logView().entry(i);
+        if (e) this.dbQueue.push(() => this.applyNormally(e));
+      }
+    } catch (err) {
+      this.onDatabaseFailure(err);
+    }
+  }
+
+  // ------------------------------------------------------------------ snapshots
+
+  private buildSnapshot(to: NodeId): void {
+    this.dbQueue.push(async () => {
+      const path = join(this.self.dataDir, `snapshot-for-${to}.db`);
+      rmSync(path, { force: true });
+      const state = await this.engine.snapshotTo(path);
+      const bytes = readFileSync(path);
+      rmSync(path, { force: true });
+      const data = bytes.toString('base64');
+      if (data.length > this.config.maxFrameBytes - 4096) {
+        this.logger.error({ to, bytes: bytes.length }, `cannot send a snapshot of ${bytes.length} bytes to node ${to}: larger than maxFrameBytes; raise maxFrameBytes or rebuild that node from a copy of this database`);
+        return;
+      }
+      this.logger.info({ to, index: state.appliedIndex, bytes: bytes.length }, `sending a snapshot at index ${state.appliedIndex} (${bytes.length} bytes) to node ${to}`);
+      this.feed({ type: 'SnapshotReady', to, index: state.appliedIndex, data });
+    });
+  }
+
+  private installSnapshot(meta: SnapshotMeta, data: string): void {
+    this.dbQueue.push(async () => {
+      const path = join(this.self.dataDir, 'incoming-snapshot.db');
+      writeFileSync(path, Buffer.from(data, 'base64'));
+      await this.engine.installSnapshot(path);
+      rmSync(path, { force: true });
+      this.store.resetTo(meta);
+      this.store.sync();
+      this.engineApplied = meta.index;
+      this.feed({ type: 'SnapshotInstalled', meta });
+    });
+  }
+
+  // ------------------------------------------------------------------ checks and logging
+
+  private checkLogMatchesDatabase(base: SnapshotMeta, entries: readonly Entry[], applied: { appliedIndex: number; chainHash: string }): void {
+    const last = base.index + entries.length;
+    if (applied.appliedIndex > last) {
+      throw new Error(
+        `database ${this.self.storage.path} has applied index ${applied.appliedIndex} but the log in ${this.self.dataDir} ends at ${last}: the log was lost or belongs to another database; move the database aside to rebuild this node from its peers`,
+      );
+    }
+    if (applied.appliedIndex > 0 && applied.appliedIndex >= base.index) {
+      const hash = applied.appliedIndex === base.index ? base.chainHash : entries[applied.appliedIndex - base.index - 1]?.chainHash;
+      if (hash !== undefined && hash !== applied.chainHash) {
+        throw new Error(`database ${this.self.storage.path} and log ${this.self.dataDir} disagree at index ${applied.appliedIndex} (chain hash): refusing to start`);
+      }
+    } else if (applied.appliedIndex < base.index) {
+      throw new Error(`the log starts after index ${base.index} but the database has applied only ${applied.appliedIndex}: refusing to start`);
+    }
+  }
+
+  private logEvent(ev: CoreEvent): void {
+    const l = this.logger;
+    switch (ev.type) {
+      case 'election-started':
+        l.info(ev, ev.prevote ? `starting an election (pre-vote for term ${ev.term})` : `election for term ${ev.term}${ev.takeover ? ' (taking over from a lower id)' : ''}`);
+        break;
+      case 'became-coordinator':
+        l.info(ev, `became coordinator for term ${ev.term}`);
+        break;
+      case 'coordinator-changed':
+        l.info(ev, ev.coordinator === null ? `no coordinator (term ${ev.term})` : `coordinator is node ${ev.coordinator} (term ${ev.term})`);
+        break;
+      case 'stepped-down':
+        l.warn(ev, `stepped down as coordinator in term ${ev.term}: ${ev.reason}`);
+        break;
+      case 'peer-online':
+        l.info(ev, `node ${ev.peer} is online`);
+        break;
+      case 'peer-offline':
+        l.warn(ev, `node ${ev.peer} is offline (no heartbeat for ${(ev.silentTicks * this.config.tickMs) / 1000} s)`);
+        break;
+      case 'checksum-mismatch':
+        l.error(ev, `checksum mismatch in REPLICATE from node ${ev.from} at index ${ev.index}: ${ev.detail}; entry rejected, asking for it again`);
+        break;
+      case 'replication-rejected':
+        l.debug(ev, `node ${ev.peer} rejected REPLICATE: ${ev.reason}`);
+        break;
+      case 'takeover-requested':
+        l.info(ev, ev.target === this.self.id ? `asked by the coordinator to take over (higher id, caught up)` : `handing the coordinator role to node ${ev.target} (higher id, caught up)`);
+        break;
+      case 'catch-up':
+        l.info(ev, `node ${ev.peer} catching up: ${ev.matchIndex}/${ev.lastIndex}`);
+        break;
+      case 'snapshot-sent':
+        l.info(ev, `snapshot at index ${ev.index} sent to node ${ev.peer}`);
+        break;
+      case 'snapshot-installed':
+        l.info(ev, `installed a snapshot at index ${ev.index}`);
+        break;
+      case 'message-rejected':
+        l.warn(ev, `rejected a message from node ${ev.from}: ${ev.reason}`);
+        break;
+    }
+  }
+}
+
+/** `replisql node --config F --id N`: runs until SIGINT/SIGTERM. */
+export async function runNode(opts: RunNodeOptions): Promise<void> {
+  const config = loadConfig(opts.configPath);
+  const node = findNode(config, opts.nodeId);
+  const log = createNodeLogger({ logDir: config.logDir, nodeId: node.id, echo: process.stderr.isTTY === true || process.env['REPLISQL_LOG_ECHO'] === '1' });
+  for (const w of config.warnings) log.logger.warn({}, `config: ${w}`);
+  const runtime = new NodeRuntime({ config, nodeId: opts.nodeId, logger: log.logger });
+  try {
+    await runtime.start();
+  } catch (err) {
+    log.logger.error({ err: (err as Error).message }, `node ${opts.nodeId} failed to start: ${(err as Error).message}`);
+    log.close();
+    throw err;
+  }
+  process.stdout.write(`replisql node ${node.id} ready on ${node.host}:${node.port} (log: ${log.path})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      void runtime.stop().finally(() => {
+        log.close();
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
 }

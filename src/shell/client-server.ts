@@ -1,0 +1,190 @@
+// The JSON client protocol of a node (docs/client-protocol.md): QUERY, STATUS, PING.
+// Reads run on this node's database; anything that writes goes to the core, which forwards it
+// to the coordinator. Every request is validated and bounded; a bad one gets an ERROR frame and
+// the connection (and the node) keep going.
+import { ErrorCode, errorInfo, type ErrorInfo } from '../errors.js';
+import type { Outcome } from '../core/types.js';
+import { classifyScript } from '../sql/index.js';
+import type { SqlEngine, SqlValue, Statement, StatementResult } from '../storage/sql-engine.js';
+import { encodeClientCommand, type WriteResult } from './command.js';
+import type { FramedConnection } from './listener.js';
+import type { Logger } from './logger-port.js';
+import { toErrorInfo } from './write-executor.js';
+
+export interface ClientServerOptions {
+  readonly engine: SqlEngine;
+  readonly logger: Logger;
+  readonly submitWrite: (requestId: string, command: string) => void;
+  readonly status: () => Record<string, unknown>;
+  readonly isHealthy: () => boolean;
+  readonly maxSqlBytes: number;
+  readonly maxParams?: number;
+  readonly maxWaitingWrites?: number;
+}
+
+const MAX_ID_LENGTH = 200;
+
+export class ClientServer {
+  /** requestId -> the connections waiting for its outcome. */
+  private readonly waiting = new Map<string, Set<FramedConnection>>();
+  private readonly conns = new Set<FramedConnection>();
+
+  constructor(private readonly opts: ClientServerOptions) {}
+
+  accept(firstFrame: unknown, conn: FramedConnection): void {
+    this.conns.add(conn);
+    conn.onClose(() => {
+      this.conns.delete(conn);
+      for (const [id, set] of this.waiting) {
+        set.delete(conn);
+        if (set.size === 0) this.waiting.delete(id);
+      }
+    });
+    conn.onFrame((frame) => this.onFrame(conn, frame));
+    this.onFrame(conn, firstFrame);
+  }
+
+  close(): void {
+    for (const c of this.conns) c.destroy('node stopping');
+    this.conns.clear();
+    this.waiting.clear();
+  }
+
+  /** The core answered a write. */
+  complete(requestId: string, outcome: Outcome): void {
+    const conns = this.waiting.get(requestId);
+    if (!conns) return;
+    this.waiting.delete(requestId);
+    const frame = outcomeToFrame(requestId, outcome);
+    for (const c of conns) c.send(frame);
+  }
+
+  private onFrame(conn: FramedConnection, frame: unknown): void {
+    if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
+      conn.send(errorFrame(null, errorInfo(ErrorCode.BAD_REQUEST, 'a request must be a JSON object with a "type"')));
+      return;
+    }
+    const f = frame as Record<string, unknown>;
+    const id = f['id'];
+    if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
+      conn.send(errorFrame(null, errorInfo(ErrorCode.BAD_REQUEST, `"id" must be a non-empty string of at most ${MAX_ID_LENGTH} characters`)));
+      return;
+    }
+    switch (f['type']) {
+      case 'PING':
+        conn.send({ type: 'PONG', id });
+        return;
+      case 'STATUS':
+        conn.send({ type: 'STATUS', id, status: this.opts.status() });
+        return;
+      case 'QUERY':
+        this.onQuery(conn, id, f);
+        return;
+      default:
+        conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, `unknown request type ${JSON.stringify(f['type'])}; expected QUERY, STATUS or PING`)));
+    }
+  }
+
+  private onQuery(conn: FramedConnection, id: string, f: Record<string, unknown>): void {
+    const sql = f['sql'];
+    if (typeof sql !== 'string' || sql.trim().length === 0) {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, '"sql" must be a non-empty string')));
+      return;
+    }
+    if (Buffer.byteLength(sql) > this.opts.maxSqlBytes) {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, `"sql" is longer than ${this.opts.maxSqlBytes} bytes`)));
+      return;
+    }
+    const params = validateParams(f['params'], this.opts.maxParams ?? 10_000);
+    if (typeof params === 'string') {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, params)));
+      return;
+    }
+    let script;
+    try {
+      script = classifyScript(sql);
+    } catch (err) {
+      conn.send(errorFrame(id, toErrorInfo(err, ErrorCode.BAD_REQUEST)));
+      return;
+    }
+    if (script.statements.length === 0) {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, 'no SQL statement in "sql" (only comments or semicolons)')));
+      return;
+    }
+    if (params.length > 0 && script.statements.length > 1) {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, '"params" can only be used with a single statement')));
+      return;
+    }
+    const refused = script.statements.find((s) => s.class.kind === 'session' || s.class.kind === 'transaction');
+    if (refused) {
+      const why =
+        refused.class.kind === 'transaction'
+          ? 'transaction control is not supported over the JSON protocol: send the statements of a transaction in one QUERY; they are applied atomically'
+          : 'session settings (SET, USE, writing PRAGMAs) are per connection and would differ between replicas';
+      conn.send(errorFrame(id, errorInfo(ErrorCode.UNSAFE_STATEMENT, `${refused.class.verb || 'statement'} refused: ${why}`)));
+      return;
+    }
+    if (!this.opts.isHealthy()) {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.UNHEALTHY, 'this node\'s database is unavailable; try another node')));
+      return;
+    }
+    if (!script.isWrite) {
+      const statements: Statement[] = script.statements.map((s) => (params.length > 0 ? { sql: s.sql, params } : { sql: s.sql }));
+      this.opts.engine.read(statements).then(
+        (results) => conn.send(resultFrame(id, results, false)),
+        (err: unknown) => conn.send(errorFrame(id, toErrorInfo(err, ErrorCode.SQL_ERROR))),
+      );
+      return;
+    }
+    if (this.waiting.size >= (this.opts.maxWaitingWrites ?? 10_000) && !this.waiting.has(id)) {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.OVERLOADED, 'too many writes are waiting on this node; retry later')));
+      return;
+    }
+    let set = this.waiting.get(id);
+    if (!set) {
+      set = new Set();
+      this.waiting.set(id, set);
+    }
+    set.add(conn);
+    this.opts.submitWrite(id, encodeClientCommand(params.length > 0 ? { sql, params } : { sql }));
+  }
+}
+
+function validateParams(v: unknown, max: number): SqlValue[] | string {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) return '"params" must be an array';
+  if (v.length > max) return `"params" has more than ${max} values`;
+  for (const [i, p] of v.entries()) {
+    const ok =
+      p === null ||
+      typeof p === 'string' ||
+      typeof p === 'boolean' ||
+      (typeof p === 'number' && Number.isFinite(p)) ||
+      (typeof p === 'object' && p !== null && typeof (p as { $blob?: unknown }).$blob === 'string' && Object.keys(p).length === 1);
+    if (!ok) return `params[${i}] must be null, a finite number, a string, a boolean or {"$blob": base64}`;
+  }
+  return v as SqlValue[];
+}
+
+function resultFrame(id: string, results: readonly StatementResult[], duplicate: boolean): object {
+  return {
+    type: 'RESULT',
+    id,
+    results: results.map((r) => ({ columns: r.columns, rows: r.rows, affectedRows: r.affectedRows, lastInsertId: r.lastInsertId })),
+    duplicate,
+  };
+}
+
+function errorFrame(id: string | null, error: ErrorInfo): object {
+  return { type: 'ERROR', id, error };
+}
+
+export function outcomeToFrame(id: string, outcome: Outcome): object {
+  if (!outcome.ok) return errorFrame(id, outcome.error);
+  const r = outcome.result as WriteResult | null;
+  if (r === null || typeof r !== 'object') return resultFrame(id, [], outcome.duplicate);
+  if (!r.ok) return errorFrame(id, errorInfo(ErrorCode.SQL_ERROR, `${r.error.code}: ${r.error.message}`));
+  return resultFrame(id, r.results, outcome.duplicate);
+}
+
+

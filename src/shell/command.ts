@@ -1,0 +1,41 @@
+// The replicated command: what a log entry's payload holds for the SQL shell, and what a write's
+// outcome looks like. The coordinator pins non-determinism before it writes the payload, so every
+// replica runs exactly the same statements.
+import { ErrorCode, ReplisqlError } from '../errors.js';
+import type { SqlValue, Statement, StatementResult } from '../storage/sql-engine.js';
+
+/** What a client asked for, as forwarded to the coordinator (not yet pinned). */
+export interface ClientCommand {
+  readonly sql: string;
+  readonly params?: readonly SqlValue[];
+}
+
+/** What the log stores: statements already split and pinned. */
+export interface ReplicatedCommand {
+  readonly v: 1;
+  readonly stmts: readonly Statement[];
+}
+
+export type WriteResult =
+  | { readonly ok: true; readonly results: readonly StatementResult[] }
+  | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
+
+export function encodeClientCommand(c: ClientCommand): string {
+  return JSON.stringify(c.params && c.params.length > 0 ? { sql: c.sql, params: c.params } : { sql: c.sql });
+}
+
+export function decodeClientCommand(text: string): ClientCommand {
+  const o = JSON.parse(text) as { sql?: unknown; params?: unknown };
+  if (typeof o.sql !== 'string') throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'forwarded command has no sql');
+  return Array.isArray(o.params) ? { sql: o.sql, params: o.params as SqlValue[] } : { sql: o.sql };
+}
+
+export function encodeReplicatedCommand(stmts: readonly Statement[]): string {
+  return JSON.stringify({ v: 1, stmts: stmts.map((s) => (s.params && s.params.length > 0 ? { sql: s.sql, params: s.params } : { sql: s.sql })) });
+}
+
+export function decodeReplicatedCommand(payload: string): ReplicatedCommand {
+  const o = JSON.parse(payload) as { v?: unknown; stmts?: unknown };
+  if (o.v !== 1 || !Array.isArray(o.stmts)) throw new ReplisqlError(ErrorCode.INTERNAL, `log entry payload has an unknown format (v=${String(o.v)})`);
+  return { v: 1, stmts: o.stmts as Statement[] };
+}
