@@ -55,12 +55,14 @@ function buildProgram(setExit: (code: number) => void): Command {
     .description('deterministic simulation of a cluster under faults; a failing seed replays exactly')
     .addOption(new Option('--seed <n>', 'first seed').argParser(intArg(0, Number.MAX_SAFE_INTEGER)).default(1))
     .addOption(new Option('--seeds <k>', 'how many consecutive seeds to run').argParser(intArg(1, 10_000_000)).default(1))
-    .addOption(new Option('--nodes <n>', 'cluster size').argParser(intArg(1, MAX_NODES)).default(5))
-    .addOption(new Option('--steps <m>', 'events per seed').argParser(intArg(1, 100_000_000)).default(2000))
-    .option('--verbose', 'print every event', false)
-    .action(async (o: { seed: number; seeds: number; nodes: number; steps: number; verbose: boolean }) => {
+    .addOption(new Option('--nodes <n>', 'cluster size (3 to 7); 0 picks 3..7 from each seed').argParser(intArg(0, 7)).default(5))
+    .addOption(new Option('--steps <m>', 'ticks of fault injection per seed (100 ms of simulated time each)').argParser(intArg(1, 1_000_000)).default(600))
+    .addOption(new Option('--jobs <j>', 'processes to spread a sweep over').argParser(intArg(1, 64)).default(1))
+    .option('--verbose', 'print every event (single seed)', false)
+    .action(async (o: { seed: number; seeds: number; nodes: number; steps: number; jobs: number; verbose: boolean }) => {
+      if (o.nodes > 0 && o.nodes < 3) throw new InvalidArgumentError(`--nodes must be 0 or between 3 and 7, got ${o.nodes}`);
       const { runSimCli } = await import('../sim/sim-cli.js');
-      setExit(await runSimCli({ seed: o.seed, seeds: o.seeds, nodes: o.nodes, steps: o.steps, verbose: o.verbose }));
+      setExit(await runSimCli({ seed: o.seed, seeds: o.seeds, nodes: o.nodes, steps: o.steps, jobs: o.jobs, verbose: o.verbose }));
     });
 
   program

@@ -1,5 +1,6 @@
 // `replisql sim`: runs one seed or a sweep of seeds; exits non-zero on any invariant violation,
 // printing the seed and the violated invariant so that `--seed N` replays it exactly.
+import { spawn } from 'node:child_process';
 import { runSimulation, type SimResult } from './simulator.js';
 import type { UnsafeFlags } from '../core/types.js';
 
@@ -9,6 +10,8 @@ export interface SimCliOptions {
   readonly nodes: number;
   readonly steps: number;
   readonly verbose: boolean;
+  /** Spread a sweep over this many child processes. */
+  readonly jobs?: number;
   readonly unsafe?: UnsafeFlags;
   /** When nodes is 0: pick 3..7 nodes per seed. */
   readonly write?: (line: string) => void;
@@ -57,9 +60,53 @@ export function sweep(opts: SimCliOptions): SweepSummary {
   return { runs: opts.seeds, failures, events, elapsedMs: performance.now() - started };
 }
 
+/** Runs seed ranges in child processes (`replisql sim ...`), streaming their FAIL lines. */
+async function parallelSweep(opts: SimCliOptions, jobs: number, write: (l: string) => void): Promise<number> {
+  const started = performance.now();
+  const per = Math.ceil(opts.seeds / jobs);
+  const script = process.argv[1] as string;
+  let passed = 0;
+  let failed = 0;
+  let events = 0;
+  const runs: Promise<number>[] = [];
+  for (let j = 0; j < jobs; j++) {
+    const first = opts.seed + j * per;
+    const count = Math.min(per, opts.seed + opts.seeds - first);
+    if (count <= 0) break;
+    const args = [script, 'sim', '--seed', String(first), '--seeds', String(count), '--nodes', String(opts.nodes), '--steps', String(opts.steps)];
+    runs.push(
+      new Promise<number>((resolve) => {
+        const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+        let buf = '';
+        child.stdout.on('data', (d: Buffer) => {
+          buf += d.toString();
+          let nl;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            const m = /^(\d+) passed, (\d+) failed: .*?, (\d+) events/.exec(line);
+            if (m) {
+              passed += Number(m[1]);
+              failed += Number(m[2]);
+              events += Number(m[3]);
+            } else write(`[job ${j + 1}] ${line}`);
+          }
+        });
+        child.on('close', (code) => resolve(code ?? 1));
+      }),
+    );
+  }
+  const codes = await Promise.all(runs);
+  const secs = (performance.now() - started) / 1000;
+  if (passed + failed < opts.seeds) failed += opts.seeds - passed - failed;
+  write(`${passed} passed, ${failed} failed: seeds ${opts.seed}..${opts.seed + opts.seeds - 1} in ${jobs} jobs, ${events} events in ${secs.toFixed(1)} s (${Math.round(events / secs)} events/s)`);
+  return failed === 0 && codes.every((c) => c === 0) ? 0 : 1;
+}
+
 /** Returns the process exit code (0 when no invariant was violated). */
 export async function runSimCli(opts: SimCliOptions): Promise<number> {
   const write = opts.write ?? ((l: string) => process.stdout.write(l + '\n'));
+  if ((opts.jobs ?? 1) > 1 && opts.seeds > 1) return parallelSweep(opts, Math.min(opts.jobs ?? 1, opts.seeds), write);
   const summary = sweep(opts);
   if (opts.seeds > 1 || summary.failures.length > 0) {
     const secs = summary.elapsedMs / 1000;
