@@ -135,7 +135,7 @@ test('invalid flags exit 2 with a clear message', async () => {
     [['client'], /required option '--connect/],
     [['client', '--connect', '127.0.0.1:1', '--timeout', 'soon'], /--timeout <ms>.*expected an integer/],
     [['status', '--connect', '127.0.0.1:99999'], /port must be an integer between 1 and 65535/],
-    [['sim', '--nodes', '0'], /expected an integer between 1 and 15/],
+    [['sim', '--nodes', '9'], /expected an integer between 0 and 7/],
     [['demo', '--base-port', '65535', '--nodes', '3'], /leaves no room for 3 ports/],
     [['node', '--config', 'x.json'], /required option '--id/],
     [['frobnicate'], /unknown command 'frobnicate'/],
