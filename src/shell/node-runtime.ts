@@ -271,6 +271,7 @@ export class NodeRuntime {
       if (!this.engine.isHealthy()) {
         await this.engine.close().catch(() => undefined);
         await this.engine.open();
+        this.executor.forgetBatch();
       }
       const state = await this.engine.appliedState();
       this.engineApplied = state.appliedIndex;
@@ -290,7 +291,13 @@ export class NodeRuntime {
     this.dbQueue.push(async () => {
       const path = join(this.self.dataDir, `snapshot-for-${to}.db`);
       rmSync(path, { force: true });
-      const state = await this.engine.snapshotTo(path);
+      let state;
+      try {
+        state = await this.engine.snapshotTo(path);
+      } catch (err) {
+        this.logger.warn({ to, err: (err as Error).message }, `could not build a snapshot for node ${to}: ${(err as Error).message}; will retry`);
+        return;
+      }
       const bytes = readFileSync(path);
       rmSync(path, { force: true });
       const data = bytes.toString('base64');

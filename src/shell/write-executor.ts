@@ -114,6 +114,11 @@ export class WriteExecutor {
     });
   }
 
+  /** The database connection was reopened after a failure: the open transaction is gone. */
+  forgetBatch(): void {
+    this.batch = null;
+  }
+
   private async executeBatch(requests: PrepareRequest[]): Promise<void> {
     const engine = this.opts.engine;
     const executed: { req: PrepareRequest; payload: string; result: WriteResult }[] = [];
