@@ -47,6 +47,8 @@ interface PeerProgress {
   next: number;
   match: number;
   inflight: number;
+  /** Probing: one message at a time until the follower's log matches; then pipelining. */
+  probing: boolean;
   lastAckTick: number;
   snapshotRequestedAt: number | null;
   lastCatchUpEventTick: number;
@@ -196,6 +198,11 @@ export class CoreNode {
         break;
       case 'Propose':
         this.onPropose(input.requestId, input.origin, input.payload, input.result);
+        this.replicateNewEntries();
+        break;
+      case 'ProposeBatch':
+        for (const item of input.items) this.onPropose(item.requestId, item.origin, item.payload, item.result);
+        this.replicateNewEntries();
         break;
       case 'PrepareFailed':
         this.onPrepareFailed(input.requestId, input.error);
@@ -468,6 +475,7 @@ export class CoreNode {
         next: this.log.lastIndex() + 1,
         match: 0,
         inflight: 0,
+        probing: true,
         lastAckTick: this.now,
         snapshotRequestedAt: null,
         lastCatchUpEventTick: -Infinity,
@@ -605,7 +613,7 @@ export class CoreNode {
 
   private onReplicate(from: NodeId, msg: ReplicateMsg): void {
     if (msg.term < this.term) {
-      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: 0, reason: 'stale term' });
+      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: 0, probeIndex: 0, reason: 'stale term' });
       return;
     }
     if (this.role !== Role.FOLLOWER) this.becomeFollower(msg.term, from, `coordinator ${from} replicating`);
@@ -623,13 +631,13 @@ export class CoreNode {
       prevIndex = base.index;
       prevTerm = base.term;
       if (entries.length > 0 && (entries[0] as Entry).index !== base.index + 1) {
-        this.ackFailure(from, Math.max(this.commitIndex, base.index), 'gap after compacted prefix');
+        this.ackFailure(from, msg.prevIndex, Math.max(this.commitIndex, base.index), 'gap after compacted prefix');
         return;
       }
     }
     if (this.log.termAt(prevIndex) !== prevTerm) {
       const hint = Math.max(this.commitIndex, Math.min(this.log.lastIndex(), prevIndex - 1));
-      this.ackFailure(from, hint, `no entry at ${prevIndex} with term ${prevTerm}`);
+      this.ackFailure(from, msg.prevIndex, hint, `no entry at ${prevIndex} with term ${prevTerm}`);
       return;
     }
     let matched = prevIndex;
@@ -645,7 +653,7 @@ export class CoreNode {
         if (problem !== null) {
           this.out.events.push({ type: 'checksum-mismatch', from, index: e.index, detail: problem });
           this.commitIndex = Math.max(this.commitIndex, Math.min(msg.commitIndex, matched));
-          this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: matched, reason: ErrorCode.CHECKSUM_MISMATCH });
+          this.ackFailure(from, msg.prevIndex, matched, ErrorCode.CHECKSUM_MISMATCH);
           return;
         }
       }
@@ -659,11 +667,11 @@ export class CoreNode {
       matched = e.index;
     }
     this.commitIndex = Math.max(this.commitIndex, Math.min(msg.commitIndex, matched));
-    this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: matched, reason: '' });
+    this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: matched, probeIndex: 0, reason: '' });
   }
 
-  private ackFailure(to: NodeId, hint: number, reason: string): void {
-    this.send(to, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: hint, reason });
+  private ackFailure(to: NodeId, probeIndex: number, hint: number, reason: string): void {
+    this.send(to, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: hint, probeIndex, reason });
   }
 
   private appendLocal(e: Entry): void {
@@ -684,14 +692,14 @@ export class CoreNode {
 
   private onSnapshot(from: NodeId, msg: SnapshotMsg): void {
     if (msg.term < this.term) {
-      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: 0, reason: 'stale term' });
+      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: false, matchIndex: 0, probeIndex: 0, reason: 'stale term' });
       return;
     }
     if (this.role !== Role.FOLLOWER) this.becomeFollower(msg.term, from, `coordinator ${from} sent a snapshot`);
     this.setLeader(from);
     this.lastLeaderContactTick = this.now;
     if (msg.meta.index <= this.commitIndex || this.pendingSnapshotInstall !== null) {
-      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: this.commitIndex, reason: '' });
+      this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: this.commitIndex, probeIndex: 0, reason: '' });
       return;
     }
     this.pendingSnapshotInstall = msg.meta;
@@ -714,7 +722,7 @@ export class CoreNode {
     this.persistedIndex = Math.max(Math.min(this.persistedIndex, this.log.lastIndex()), meta.index);
     this.out.events.push({ type: 'snapshot-installed', index: meta.index });
     if (this.leaderId !== null && this.role === Role.FOLLOWER) {
-      this.send(this.leaderId, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: meta.index, reason: '' });
+      this.send(this.leaderId, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: meta.index, probeIndex: 0, reason: '' });
     }
   }
 
@@ -766,6 +774,7 @@ export class CoreNode {
       if (prog.inflight > 0 && this.now - prog.lastAckTick >= this.cfg.heartbeatIntervalTicks) {
         prog.inflight = 0;
         prog.next = prog.match + 1;
+        prog.probing = true;
       }
       if (prog.snapshotRequestedAt !== null && this.now - prog.snapshotRequestedAt >= this.cfg.failureTimeoutTicks) {
         prog.snapshotRequestedAt = null;
@@ -777,8 +786,9 @@ export class CoreNode {
   private sendReplicate(peer: NodeId, probe: boolean): void {
     const prog = this.progress.get(peer);
     if (!prog) return;
-    for (let rounds = 0; rounds < this.cfg.maxInflightMessages; rounds++) {
-      if (prog.inflight >= this.cfg.maxInflightMessages) return;
+    const limit = prog.probing ? 1 : this.cfg.maxInflightMessages;
+    for (let rounds = 0; rounds < limit; rounds++) {
+      if (prog.inflight >= limit) return;
       if (prog.next <= this.log.base().index) {
         if (prog.snapshotRequestedAt === null) {
           prog.snapshotRequestedAt = this.now;
@@ -805,6 +815,7 @@ export class CoreNode {
     prog.lastAckTick = this.now;
     if (msg.success) {
       prog.inflight = Math.max(0, prog.inflight - 1);
+      prog.probing = false;
       if (msg.matchIndex > prog.match) {
         prog.match = Math.min(msg.matchIndex, this.log.lastIndex());
         prog.snapshotRequestedAt = null;
@@ -818,10 +829,16 @@ export class CoreNode {
       }
       this.advanceCommit();
     } else {
+      // A rejection of a message older than our current probe is stale: acting on every one of
+      // them would multiply probes (each rejected pipelined message would trigger new sends).
+      if (msg.probeIndex < prog.match || (prog.probing && msg.probeIndex !== prog.next - 1)) return;
       this.out.events.push({ type: 'replication-rejected', peer: from, reason: msg.reason });
       prog.inflight = 0;
-      prog.next = Math.max(prog.match + 1, Math.min(prog.next - 1, msg.matchIndex + 1));
-      if (msg.reason === ErrorCode.CHECKSUM_MISMATCH) prog.next = Math.max(prog.match + 1, msg.matchIndex + 1);
+      prog.probing = true;
+      prog.next =
+        msg.reason === ErrorCode.CHECKSUM_MISMATCH
+          ? Math.max(prog.match + 1, msg.matchIndex + 1)
+          : Math.max(prog.match + 1, Math.min(msg.probeIndex, msg.matchIndex + 1));
     }
     this.sendReplicate(from, false);
   }
@@ -1103,6 +1120,10 @@ export class CoreNode {
     req.state = 'appended';
     req.index = entry.index;
     req.preparedResult = result;
+  }
+
+  private replicateNewEntries(): void {
+    if (this.role !== Role.LEADER) return;
     for (const p of this.peers) this.sendReplicate(p, false);
     this.advanceCommit();
   }

@@ -90,6 +90,8 @@ export interface ReplicateAckMsg {
   readonly success: boolean;
   /** On success: highest index known to match the coordinator. On failure: the follower's hint for nextIndex - 1. */
   readonly matchIndex: number;
+  /** On failure: the prevIndex of the rejected REPLICATE, so stale rejections can be told apart. */
+  readonly probeIndex: number;
   readonly reason: string;
 }
 /** The coordinator asks a caught-up node with a higher id to take over (Bully priority). */
@@ -163,6 +165,8 @@ export type Input =
       /** Result known at prepare time (used to answer ack=one before apply); null if only known at apply. */
       readonly result: unknown;
     }
+  /** Several prepared writes at once: appended in this order and replicated together. */
+  | { readonly type: 'ProposeBatch'; readonly items: readonly ProposeItem[] }
   /** The shell could not prepare the write (unsafe statement, SQL error): answer the client, log nothing. */
   | { readonly type: 'PrepareFailed'; readonly requestId: string; readonly origin: NodeId; readonly error: ErrorInfo }
   /** Log entries up to `index` (whose term is `term`) are durably on disk. */
@@ -173,6 +177,13 @@ export type Input =
   | { readonly type: 'SnapshotReady'; readonly to: NodeId; readonly index: number; readonly data: string }
   /** The shell installed the snapshot the core asked it to install. */
   | { readonly type: 'SnapshotInstalled'; readonly meta: SnapshotMeta };
+
+export interface ProposeItem {
+  readonly requestId: string;
+  readonly origin: NodeId;
+  readonly payload: string;
+  readonly result: unknown;
+}
 
 // ---------------------------------------------------------------- output of step()
 

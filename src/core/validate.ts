@@ -103,7 +103,7 @@ export function validateMessage(raw: unknown): Validated {
         break;
       }
       case 'REPLICATE_ACK':
-        msg = { type: 'REPLICATE_ACK', term, success: bool(o, 'success'), matchIndex: int(o, 'matchIndex'), reason: str(o, 'reason', 1000) };
+        msg = { type: 'REPLICATE_ACK', term, success: bool(o, 'success'), matchIndex: int(o, 'matchIndex'), probeIndex: int(o, 'probeIndex'), reason: str(o, 'reason', 1000) };
         break;
       case 'TAKEOVER':
         msg = { type: 'TAKEOVER', term };

@@ -14,7 +14,7 @@ import type { SqlEngine } from '../storage/sql-engine.js';
 import { ClientServer } from './client-server.js';
 import { decodeReplicatedCommand, type WriteResult } from './command.js';
 import { NodeListener } from './listener.js';
-import { applyReadyPersistence, FileLogStore } from './log-store.js';
+import { FileLogStore } from './log-store.js';
 import type { Logger } from './logger-port.js';
 import { createNodeLogger } from './node-logger.js';
 import { SerialQueue } from './serial-queue.js';
@@ -90,12 +90,11 @@ export class NodeRuntime {
         lastLogIndex: () => this.core.status().lastIndex,
         appliedIndex: () => this.engineApplied,
         isCoordinatorReady: () => this.core.status().coordinatorReady,
-        propose: (requestId, origin, payload, result) => {
+        proposeAll: (items) => {
           const before = this.core.status().lastIndex;
-          this.feed({ type: 'Propose', requestId, origin, payload, result });
-          const after = this.core.status().lastIndex;
-          const e = this.core.logView().entry(after);
-          return after === before + 1 && e?.requestId === requestId ? after : null;
+          this.feed({ type: 'ProposeBatch', items });
+          const log = this.core.logView();
+          return items.map((item, i) => (log.entry(before + 1 + i)?.requestId === item.requestId ? before + 1 + i : null));
         },
         prepareFailed: (requestId, origin, error) => this.feed({ type: 'PrepareFailed', requestId, origin, error }),
         applied: (index, result) => this.markApplied(index, result),
@@ -172,13 +171,22 @@ export class NodeRuntime {
   /** Steps the core with an input and carries out the Ready; re-entrant calls are queued. */
   private feed(input: Input): void {
     this.inputs.push(input);
+    this.run();
+  }
+
+  /**
+   * Steps the core with every queued input, then carries out the resulting Readys together: all
+   * persistence first with a single fsync, then sends, applies and answers in Ready order. One
+   * fsync per burst of inputs (group commit) instead of one per input.
+   */
+  private run(): void {
     if (this.stepping) return;
     this.stepping = true;
     try {
       while (this.inputs.length > 0) {
-        const next = this.inputs.shift() as Input;
-        const ready = this.core.step(next);
-        this.carryOut(ready);
+        const readys: Ready[] = [];
+        while (this.inputs.length > 0) readys.push(this.core.step(this.inputs.shift() as Input));
+        this.carryOut(readys);
       }
     } finally {
       this.stepping = false;
@@ -208,27 +216,38 @@ export class NodeRuntime {
 
   // ------------------------------------------------------------------ carrying out a Ready
 
-  private carryOut(ready: Ready): void {
+  private carryOut(readys: readonly Ready[]): void {
     // 1. persist and fsync before anything that depends on it leaves the node
-    if (applyReadyPersistence(this.store, ready) && ready.entriesToAppend.length > 0) {
-      const last = ready.entriesToAppend[ready.entriesToAppend.length - 1] as Entry;
-      this.inputs.push({ type: 'Persisted', index: last.index, term: last.term });
+    let changed = false;
+    let lastAppended: Entry | null = null;
+    for (const ready of readys) {
+      if (ready.hardState !== null) this.store.saveHardState(ready.hardState);
+      if (ready.truncateFrom !== null) this.store.truncateFrom(ready.truncateFrom);
+      if (ready.entriesToAppend.length > 0) {
+        this.store.append(ready.entriesToAppend);
+        lastAppended = ready.entriesToAppend[ready.entriesToAppend.length - 1] as Entry;
+      }
+      changed ||= ready.hardState !== null || ready.truncateFrom !== null || ready.entriesToAppend.length > 0;
     }
-    // 2. send
-    for (const m of ready.messages) this.transport.send(m.to, m.msg as unknown as object);
-    // 3. install a snapshot / apply committed entries, in order, on the database queue
-    if (ready.snapshotToInstall !== null) this.installSnapshot(ready.snapshotToInstall.meta, ready.snapshotToInstall.data);
-    for (const e of ready.committed) this.dbQueue.push(() => this.applyCommitted(e));
-    if (ready.compactUpTo !== null) {
-      const meta = ready.compactUpTo;
-      this.dbQueue.push(async () => this.store.compact(meta));
+    if (changed) this.store.sync();
+    if (lastAppended !== null) this.inputs.push({ type: 'Persisted', index: lastAppended.index, term: lastAppended.term });
+    for (const ready of readys) {
+      // 2. send
+      for (const m of ready.messages) this.transport.send(m.to, m.msg as unknown as object);
+      // 3. install a snapshot / apply committed entries, in order, on the database queue
+      if (ready.snapshotToInstall !== null) this.installSnapshot(ready.snapshotToInstall.meta, ready.snapshotToInstall.data);
+      for (const e of ready.committed) this.dbQueue.push(() => this.applyCommitted(e));
+      if (ready.compactUpTo !== null) {
+        const meta = ready.compactUpTo;
+        this.dbQueue.push(async () => this.store.compact(meta));
+      }
+      // 4. answer clients, start prepare work, build snapshots
+      for (const r of ready.replies) this.clients.complete(r.requestId, r.outcome);
+      for (const ev of ready.events) this.logEvent(ev);
+      if (ready.events.some((e) => e.type === 'stepped-down')) this.executor.abort((e) => this.applyNormally(e));
+      if (ready.prepare.length > 0) this.executor.enqueue(ready.prepare);
+      for (const to of ready.snapshotRequests) this.buildSnapshot(to);
     }
-    // 4. answer clients, start prepare work, build snapshots
-    for (const r of ready.replies) this.clients.complete(r.requestId, r.outcome);
-    for (const ev of ready.events) this.logEvent(ev);
-    if (ready.events.some((e) => e.type === 'stepped-down')) this.executor.abort((e) => this.applyNormally(e));
-    if (ready.prepare.length > 0) this.executor.enqueue(ready.prepare);
-    for (const to of ready.snapshotRequests) this.buildSnapshot(to);
   }
 
   private async applyCommitted(e: Entry): Promise<void> {

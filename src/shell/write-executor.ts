@@ -12,7 +12,7 @@
 // logged are then applied like any follower applies them, if and when they commit.
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, errorInfo, type ErrorInfo } from '../errors.js';
-import type { Entry, NodeId, PrepareRequest } from '../core/types.js';
+import type { Entry, NodeId, PrepareRequest, ProposeItem } from '../core/types.js';
 import { classifyScript, pinSqliteNondeterminism, SqlLexError } from '../sql/index.js';
 import { UnsafeStatementError, ReplisqlError } from '../errors.js';
 import type { SqlEngine, Statement, StatementResult } from '../storage/sql-engine.js';
@@ -26,8 +26,8 @@ export interface ExecutorHost {
   lastLogIndex(): number;
   appliedIndex(): number;
   isCoordinatorReady(): boolean;
-  /** Feeds Propose; returns the index the entry got, or null if the core did not append it. */
-  propose(requestId: string, origin: NodeId, payload: string, result: WriteResult): number | null;
+  /** Feeds the prepared writes to the core in one step; returns the index each got (null: not appended). */
+  proposeAll(items: readonly ProposeItem[]): (number | null)[];
   prepareFailed(requestId: string, origin: NodeId, error: ErrorInfo): void;
   /** Reports an entry as applied to the core. */
   applied(index: number, result: WriteResult): void;
@@ -170,12 +170,9 @@ export class WriteExecutor {
       this.pump();
       return;
     }
-    // Propose them all in one synchronous run so that they get consecutive indexes.
-    const indexes: number[] = [];
-    for (const x of executed) {
-      const idx = this.opts.host.propose(x.req.requestId, x.req.origin, x.payload, x.result);
-      if (idx !== null) indexes.push(idx);
-    }
+    // Propose them all in one core step so that they get consecutive indexes and one fsync.
+    const assigned = this.opts.host.proposeAll(executed.map((x) => ({ requestId: x.req.requestId, origin: x.req.origin, payload: x.payload, result: x.result })));
+    const indexes = assigned.filter((i): i is number => i !== null);
     const contiguous = indexes.length === executed.length && indexes.every((v, i) => i === 0 || v === (indexes[i - 1] as number) + 1);
     if (!contiguous) {
       // Lost the coordinator role meanwhile: whatever was logged is applied normally when committed.

@@ -6,12 +6,14 @@
 import { ErrorCode } from '../errors.js';
 import { CoreNode } from '../core/node.js';
 import { Prng } from '../core/prng.js';
-import { defaultCoreConfig, EMPTY_SNAPSHOT, type AckLevel, type CoreConfig, type Entry, type HardState, type Input, type Message, type NodeId, type Ready, type SnapshotMeta, type UnsafeFlags } from '../core/types.js';
+import { defaultCoreConfig, EMPTY_SNAPSHOT, type ProposeItem, type AckLevel, type CoreConfig, type Entry, type HardState, type Input, type Message, type NodeId, type Ready, type SnapshotMeta, type UnsafeFlags } from '../core/types.js';
 import { EventQueue } from './event-queue.js';
 import { InvariantChecker, InvariantViolation } from './invariants.js';
 import { SimStateMachine } from './state-machine.js';
 
 export const TICK_MS = 100;
+/** A run that needs more events than this is stuck in a storm or livelock. */
+export const MAX_EVENTS_PER_RUN = 3_000_000;
 
 export interface FaultProfile {
   readonly dropProbability: number;
@@ -203,6 +205,9 @@ export class Simulator {
           throw new InvariantViolation('converges-after-heal', `no convergence ${this.opts.healTicks ?? 400} ticks after healing: ${this.describe()}`);
         }
         this.process(ev.value);
+        if (this.stats.events > MAX_EVENTS_PER_RUN) {
+          throw new InvariantViolation('bounded-work', `more than ${MAX_EVENTS_PER_RUN} events (a message storm or livelock): ${this.describe()}`);
+        }
         if (this.healed && probe !== null && this.converged(probe)) {
           this.stats.convergedAfterMs = this.now - faultEndMs;
           this.finalChecks();
@@ -384,12 +389,18 @@ export class Simulator {
     }
     // 4. replies, prepare, snapshots
     for (const r of ready.replies) this.onReply(node, r.requestId, r.outcome);
+    // Prepared writes come back one by one or as a batch, as the real executor sends them.
+    const batch: ProposeItem[] = [];
     for (const p of ready.prepare) {
-      const input: Input = p.command.startsWith('bad ')
-        ? { type: 'PrepareFailed', requestId: p.requestId, origin: p.origin, error: { code: ErrorCode.SQL_ERROR, message: 'simulated SQL error' } }
-        : { type: 'Propose', requestId: p.requestId, origin: p.origin, payload: p.command, result: null };
-      this.later(node, input, 1 + this.rng.intUpTo(5));
+      if (p.command.startsWith('bad ')) {
+        this.later(node, { type: 'PrepareFailed', requestId: p.requestId, origin: p.origin, error: { code: ErrorCode.SQL_ERROR, message: 'simulated SQL error' } }, 1 + this.rng.intUpTo(5));
+      } else if (this.rng.chance(0.5)) {
+        batch.push({ requestId: p.requestId, origin: p.origin, payload: p.command, result: null });
+      } else {
+        this.later(node, { type: 'Propose', requestId: p.requestId, origin: p.origin, payload: p.command, result: null }, 1 + this.rng.intUpTo(5));
+      }
     }
+    if (batch.length > 0) this.later(node, { type: 'ProposeBatch', items: batch }, 1 + this.rng.intUpTo(5));
     for (const to of ready.snapshotRequests) {
       this.later(node, { type: 'SnapshotReady', to, index: node.sm.appliedIndex, data: node.sm.serialize() }, 2);
     }
