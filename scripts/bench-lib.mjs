@@ -179,7 +179,7 @@ const liveChildren = new Set();
 let exitHookInstalled = false;
 
 /** Last resort: whatever happens to the bench process, no node child outlives it. */
-function installExitHook() {
+export function installExitHook() {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on('exit', () => {

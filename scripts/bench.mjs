@@ -19,13 +19,14 @@
 //  - point reads: SELECT by primary key, directly vs through one node (reads run on that node's
 //    database, whatever its role).
 //
-// Every node process is killed at the end, also on error or Ctrl-C.
+// Every node process is killed at the end, also on error or Ctrl-C (a Ctrl-C during a direct
+// SQLite phase, which is synchronous, takes effect when that phase ends).
 import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplisqlClient } from '../dist/client/client.js';
-import { commandLine, cpuSeconds, gitInfo, machineInfo, parseArgs, positiveInt, resultTable, rssMiB, startCluster, summarize, table } from './bench-lib.mjs';
+import { commandLine, cpuSeconds, gitInfo, installExitHook, machineInfo, parseArgs, positiveInt, resultTable, rssMiB, startCluster, summarize, table } from './bench-lib.mjs';
 
 const USAGE = `usage: node scripts/bench.mjs [--clients N] [--ops TOTAL] [--reads TOTAL] [--acks one,quorum,all]
                           [--phase-seconds S] [--node-args "FLAGS"] [--keep true]`;
@@ -73,7 +74,11 @@ function readKeys(n, maxKey, seed = 12345) {
   return keys;
 }
 
+installExitHook(); // Ctrl-C / SIGTERM at any point: exit, killing every node child and removing the temp dir
 const workDir = mkdtempSync(join(tmpdir(), 'replisql-bench-'));
+process.on('exit', () => {
+  if (!opts.keep) rmSync(workDir, { recursive: true, force: true });
+});
 const results = [];
 const memory = [];
 const cpu = [];
@@ -129,7 +134,7 @@ function directBatchedInserts() {
     const ms = performance.now() - s;
     for (let c = 0; c < clients; c++) lat.push(ms); // every row of the batch waits for its commit
   }
-  results.push(summarize(`direct SQLite insert, ${clients} rows/txn`, lat, performance.now() - t0, 'group-commit ceiling, 1 connection'));
+  results.push(summarize(`direct SQLite insert, ${clients} row${clients === 1 ? '' : 's'}/txn`, lat, performance.now() - t0, 'group-commit ceiling, 1 connection'));
   db.close();
 }
 
@@ -220,7 +225,7 @@ async function clusterInserts(cluster, ack, coordinator) {
   await Promise.all(conns.map((cl) => cl.close()));
   const errCount = [...errors.values()].reduce((a, b) => a + b, 0);
   const note = [
-    `${clients} clients over ${eps.length} nodes`,
+    `${clients} client${clients === 1 ? "" : "s"} over ${eps.length} nodes`,
     stoppedEarly ? `STOPPED at the ${opts['phase-seconds']} s limit` : '',
     errCount > 0 ? `${errCount} ERRORS` : '',
   ]
@@ -281,7 +286,7 @@ async function clusterReads(cluster, coordinator) {
   );
   const elapsed = performance.now() - t0;
   await Promise.all(conns.map((cl) => cl.close()));
-  const note = [`${clients} clients -> node ${p.id} (${role})`, missing ? `${missing} MISSING` : '', errCount ? `${errCount} ERRORS` : ''].filter((x) => x !== '').join(', ');
+  const note = [`${clients} client${clients === 1 ? "" : "s"} -> node ${p.id} (${role})`, missing ? `${missing} MISSING` : '', errCount ? `${errCount} ERRORS` : ''].filter((x) => x !== '').join(', ');
   results.push(summarize('cluster point read, 1 node', lat, elapsed, note));
 }
 
@@ -339,6 +344,5 @@ console.log(`bench process RSS at the end: ${(process.memoryUsage().rss / 2 ** 2
 for (const n of notes) console.log(`note: ${n}`);
 console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log(`total wall time: ${((performance.now() - runStarted) / 1000).toFixed(1)} s`);
-if (!opts.keep) rmSync(workDir, { recursive: true, force: true });
-else console.log(`kept ${workDir}`);
+if (opts.keep) console.log(`kept ${workDir}`);
 process.exit(failed ? 1 : 0);
