@@ -8,7 +8,7 @@ import { classifyScript } from '../sql/index.js';
 import type { SqlEngine, SqlValue, Statement, StatementResult } from '../storage/sql-engine.js';
 import { encodeClientCommand, type WriteResult } from './command.js';
 import type { FramedConnection } from './listener.js';
-import type { Logger } from './logger-port.js';
+import { LogRateLimiter, type Logger } from './logger-port.js';
 import { toErrorInfo } from './write-executor.js';
 
 export interface ClientServerOptions {
@@ -23,11 +23,14 @@ export interface ClientServerOptions {
 }
 
 const MAX_ID_LENGTH = 200;
+/** At most one "refused a request" log line per client connection per this interval. */
+const REFUSAL_LOG_INTERVAL_MS = 10_000;
 
 export class ClientServer {
   /** requestId -> the connections waiting for its outcome. */
   private readonly waiting = new Map<string, Set<FramedConnection>>();
   private readonly conns = new Set<FramedConnection>();
+  private readonly refusalLog = new LogRateLimiter(REFUSAL_LOG_INTERVAL_MS);
 
   constructor(private readonly opts: ClientServerOptions) {}
 
@@ -61,13 +64,13 @@ export class ClientServer {
 
   private onFrame(conn: FramedConnection, frame: unknown): void {
     if (typeof frame !== 'object' || frame === null || Array.isArray(frame)) {
-      conn.send(errorFrame(null, errorInfo(ErrorCode.BAD_REQUEST, 'a request must be a JSON object with a "type"')));
+      this.refuse(conn, null, 'a request must be a JSON object with a "type"');
       return;
     }
     const f = frame as Record<string, unknown>;
     const id = f['id'];
     if (typeof id !== 'string' || id.length === 0 || id.length > MAX_ID_LENGTH) {
-      conn.send(errorFrame(null, errorInfo(ErrorCode.BAD_REQUEST, `"id" must be a non-empty string of at most ${MAX_ID_LENGTH} characters`)));
+      this.refuse(conn, null, `"id" must be a non-empty string of at most ${MAX_ID_LENGTH} characters`);
       return;
     }
     switch (f['type']) {
@@ -81,23 +84,23 @@ export class ClientServer {
         this.onQuery(conn, id, f);
         return;
       default:
-        conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, `unknown request type ${JSON.stringify(f['type'])}; expected QUERY, STATUS or PING`)));
+        this.refuse(conn, id, `unknown request type ${preview(f['type'])}; expected QUERY, STATUS or PING`);
     }
   }
 
   private onQuery(conn: FramedConnection, id: string, f: Record<string, unknown>): void {
     const sql = f['sql'];
     if (typeof sql !== 'string' || sql.trim().length === 0) {
-      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, '"sql" must be a non-empty string')));
+      this.refuse(conn, id, '"sql" must be a non-empty string');
       return;
     }
     if (Buffer.byteLength(sql) > this.opts.maxSqlBytes) {
-      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, `"sql" is longer than ${this.opts.maxSqlBytes} bytes`)));
+      this.refuse(conn, id, `"sql" is longer than ${this.opts.maxSqlBytes} bytes`);
       return;
     }
     const params = validateParams(f['params'], this.opts.maxParams ?? 10_000);
     if (typeof params === 'string') {
-      conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, params)));
+      this.refuse(conn, id, params);
       return;
     }
     let script;
@@ -148,6 +151,29 @@ export class ClientServer {
     set.add(conn);
     this.opts.submitWrite(id, encodeClientCommand(params.length > 0 ? { sql, params } : { sql }));
   }
+
+  /** A malformed request: answered with BAD_REQUEST and logged (rate-limited per connection). */
+  private refuse(conn: FramedConnection, id: string | null, message: string): void {
+    const suppressed = this.refusalLog.take(conn.remote);
+    if (suppressed !== null) {
+      this.opts.logger.warn(
+        { remote: conn.remote, id, ...(suppressed > 0 ? { suppressed } : {}) },
+        `refused a request from client ${conn.remote}: ${message}`,
+      );
+    }
+    conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, message)));
+  }
+}
+
+/** A short, bounded rendering of an untrusted value for messages. */
+function preview(v: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = typeof v;
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 function validateParams(v: unknown, max: number): SqlValue[] | string {

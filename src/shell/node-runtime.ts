@@ -4,7 +4,7 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreNode } from '../core/node.js';
-import { defaultCoreConfig, type Entry, type Input, type NodeId, type Ready, type SnapshotMeta } from '../core/types.js';
+import { defaultCoreConfig, type Entry, type Input, type Message, type NodeId, type Ready, type SnapshotMeta } from '../core/types.js';
 import { validateMessage } from '../core/validate.js';
 import type { CoreEvent } from '../core/types.js';
 import { findNode, type ResolvedConfig, type ResolvedNode } from '../config/config.js';
@@ -51,6 +51,9 @@ export class NodeRuntime {
   private healthy = true;
   private stopped = false;
   private lastTickAt = 0;
+  /** A TAKEOVER that arrived before the database applied everything committed (see onPeerFrame). */
+  private heldTakeover: { readonly from: NodeId; readonly msg: Message; readonly untilMs: number } | null = null;
+  private takeoverHoldMs = 0;
 
   constructor(opts: NodeRuntimeOptions) {
     this.config = opts.config;
@@ -81,6 +84,9 @@ export class NodeRuntime {
       defaultAck: cfg.writeAck,
       seed: (this.self.id * 7919) ^ (Date.now() & 0x7fffffff),
     });
+    // The coordinator waits electionTimeoutTicks (+ jitter) for a requested takeover; a TAKEOVER held
+    // longer than half of that is dropped, and the coordinator asks again later.
+    this.takeoverHoldMs = Math.floor((coreConfig.electionTimeoutTicks * cfg.tickMs) / 2);
     this.core = new CoreNode(coreConfig, { hardState: loaded.hardState, base: loaded.base, entries: loaded.entries, appliedIndex: applied.appliedIndex });
     this.executor = new WriteExecutor({
       engine: this.engine,
@@ -203,6 +209,7 @@ export class NodeRuntime {
     this.lastTickAt += ticks * this.config.tickMs;
     if (now - this.lastTickAt > this.config.tickMs * 50) this.lastTickAt = now;
     for (let i = 0; i < ticks; i++) this.feed({ type: 'Tick' });
+    this.releaseTakeover();
   }
 
   private onPeerFrame(from: NodeId, raw: unknown): void {
@@ -211,7 +218,36 @@ export class NodeRuntime {
       this.logger.warn({ from, reason: v.reason }, `dropped a message from node ${from}: ${v.reason}`);
       return;
     }
+    // The coordinator asks a higher-id node to take over once its log has caught up, but the
+    // database may still be applying the last entries. A coordinator executes writes on its own
+    // database, so it must not take over before it has applied everything committed: hold the
+    // TAKEOVER (as a network delay would) until the database has caught up.
+    if (v.msg.type === 'TAKEOVER') {
+      const commitIndex = this.core.status().commitIndex;
+      if (this.engineApplied < commitIndex) {
+        this.heldTakeover = { from, msg: v.msg, untilMs: Date.now() + this.takeoverHoldMs };
+        this.logger.info(
+          { from, appliedIndex: this.engineApplied, commitIndex },
+          `asked by node ${from} to take over; waiting until the database has applied up to ${commitIndex} (applied ${this.engineApplied})`,
+        );
+        return;
+      }
+    }
     this.feed({ type: 'Receive', from, msg: v.msg });
+  }
+
+  /** Delivers a held TAKEOVER once the database has caught up, or drops it when it is too old. */
+  private releaseTakeover(): void {
+    const held = this.heldTakeover;
+    if (held === null) return;
+    if (Date.now() > held.untilMs) {
+      this.heldTakeover = null;
+      this.logger.info({ from: held.from, appliedIndex: this.engineApplied }, `not taking over from node ${held.from}: the database did not catch up in time (applied ${this.engineApplied}); it will ask again`);
+      return;
+    }
+    if (this.engineApplied < this.core.status().commitIndex) return;
+    this.heldTakeover = null;
+    this.feed({ type: 'Receive', from: held.from, msg: held.msg });
   }
 
   // ------------------------------------------------------------------ carrying out a Ready
@@ -275,6 +311,7 @@ export class NodeRuntime {
     }
     this.feed({ type: 'Applied', index, result });
     this.executor.pump();
+    this.releaseTakeover();
   }
 
   private onDatabaseFailure(err: unknown): void {
@@ -367,9 +404,11 @@ export class NodeRuntime {
       case 'election-started':
         l.info(ev, ev.prevote ? `starting an election (pre-vote for term ${ev.term})` : `election for term ${ev.term}${ev.takeover ? ' (taking over from a lower id)' : ''}`);
         break;
-      case 'became-coordinator':
-        l.info(ev, `became coordinator for term ${ev.term}`);
+      case 'became-coordinator': {
+        const s = this.core.status();
+        l.info({ ...ev, lastIndex: s.lastIndex, commitIndex: s.commitIndex, appliedIndex: this.engineApplied }, `became coordinator for term ${ev.term}`);
         break;
+      }
       case 'coordinator-changed':
         l.info(ev, ev.coordinator === null ? `no coordinator (term ${ev.term})` : `coordinator is node ${ev.coordinator} (term ${ev.term})`);
         break;
