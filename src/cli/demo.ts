@@ -8,7 +8,7 @@ import { dirname, join, relative, resolve, isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { ConfigError } from '../errors.js';
-import { loadConfig, writeDemoConfig, type ResolvedConfig } from '../config/load.js';
+import { loadConfig, writeDemoConfig, describeStorage, type ResolvedConfig } from '../config/load.js';
 
 export interface DemoOptions {
   readonly nodes: number;
@@ -128,7 +128,7 @@ export async function runDemo(opts: DemoOptions, out: NodeJS.WritableStream = pr
 
   say('');
   for (const n of config.nodes) {
-    say(`  node ${n.id}  ${n.host}:${n.port}  pid ${children.get(n.id)?.pid ?? '?'}  database ${shown(n.storage.path)}`);
+    say(`  node ${n.id}  ${n.host}:${n.port}  pid ${children.get(n.id)?.pid ?? '?'}  database ${n.storage.engine === 'sqlite' ? shown(n.storage.path) : describeStorage(n.storage)}`);
   }
   say('');
   say(`Logs: ${shown(config.logDir)}/node<ID>.log (and each node's output below, prefixed [node N])`);

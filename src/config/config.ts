@@ -47,19 +47,68 @@ const SqliteStorageSchema = z.strictObject({
   path: pathString,
 });
 
-/** Discriminated on `engine`. Only SQLite exists for now; MySQL/MariaDB joins the union later. */
-export const StorageSchema = z.discriminatedUnion('engine', [SqliteStorageSchema]);
-export const STORAGE_ENGINES = ['sqlite'] as const;
+export const DEFAULT_MYSQL_PORT = 3306;
+/** Environment variable names as POSIX shells accept them. */
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]{0,254}$/;
+/** Database names the engine can use unquoted: MySQL's identifier limit is 64 characters. */
+const DATABASE_NAME_RE = /^[A-Za-z0-9_$]{1,64}$/;
+const DATABASE_NAME_RULE = '1-64 characters among A-Z a-z 0-9 _ $';
+const MAX_MYSQL_USER_CHARS = 80;
+const MAX_PASSWORD_CHARS = 1024;
+const MAX_URL_CHARS = 2048;
+
+const hostString = z
+  .string({ error: 'expected a host name or IP address (string)' })
+  .min(1, { error: 'expected a non-empty host name or IP address' })
+  .max(253, { error: 'expected a host name of at most 253 characters' });
+
+/**
+ * MySQL/MariaDB. Either `url` or the separate fields; exactly one of `password` / `passwordEnv` /
+ * a password inside `url`. Those either/or rules live in `resolveMysqlStorage` (zod checks types).
+ */
+const MysqlStorageSchema = z.strictObject({
+  engine: z.literal('mysql'),
+  /** `mysql://user:password@host:3306/database`, instead of the fields below. */
+  url: z
+    .string({ error: 'expected a URL (string) like "mysql://user:password@host:3306/database"' })
+    .min(1, { error: 'expected a non-empty URL like "mysql://user:password@host:3306/database"' })
+    .max(MAX_URL_CHARS, { error: `expected a URL of at most ${MAX_URL_CHARS} characters` })
+    .optional(),
+  host: hostString.optional(),
+  port: intBetween(1, 65535).optional(),
+  user: z
+    .string({ error: 'expected the MySQL user name (string)' })
+    .min(1, { error: 'expected a non-empty MySQL user name' })
+    .max(MAX_MYSQL_USER_CHARS, { error: `expected a MySQL user name of at most ${MAX_MYSQL_USER_CHARS} characters` })
+    .regex(/^[^\u0000-\u001f\u007f]*$/, { error: 'expected a MySQL user name without control characters' })
+    .optional(),
+  password: z
+    .string({ error: 'expected the password (string); better, put it in an environment variable and name it in "passwordEnv"' })
+    .max(MAX_PASSWORD_CHARS, { error: `expected a password of at most ${MAX_PASSWORD_CHARS} characters` })
+    .optional(),
+  passwordEnv: z
+    .string({ error: 'expected the name of an environment variable (string), e.g. "REPLISQL_DB_PASSWORD"' })
+    .regex(ENV_NAME_RE, { error: 'expected an environment variable name: a letter or _ followed by letters, digits or _ (e.g. "REPLISQL_DB_PASSWORD")' })
+    .optional(),
+  database: z
+    .string({ error: `expected the database name (string), ${DATABASE_NAME_RULE}` })
+    .regex(DATABASE_NAME_RE, { error: `expected a database name of ${DATABASE_NAME_RULE} (names that need quoting are refused)` })
+    .optional(),
+});
+
+/** Discriminated on `engine`. */
+export const StorageSchema = z.discriminatedUnion('engine', [SqliteStorageSchema, MysqlStorageSchema]);
+export const STORAGE_ENGINES = ['sqlite', 'mysql'] as const;
 
 export const NodeSchema = z.strictObject({
   id: intBetween(1, MAX_NODE_ID),
-  host: z
-    .string({ error: 'expected a host name or IP address (string)' })
-    .min(1, { error: 'expected a non-empty host name or IP address' })
-    .max(253, { error: 'expected a host name of at most 253 characters' }),
+  host: hostString,
   port: intBetween(1, 65535),
   storage: StorageSchema,
-  /** Folder for this node's operation log; default `<folder of storage path>/node<ID>`. */
+  /**
+   * Folder for this node's operation log; default `<folder of storage path>/node<ID>` for SQLite,
+   * `<config folder>/data/node<ID>` for MySQL.
+   */
   dataDir: pathString.optional(),
 });
 
@@ -92,7 +141,16 @@ export interface ResolvedSqliteStorage {
   /** Absolute path of the database file. */
   readonly path: string;
 }
-export type ResolvedStorage = ResolvedSqliteStorage;
+export interface ResolvedMysqlStorage {
+  readonly engine: 'mysql';
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** The password itself (read from `passwordEnv` at load time when given that way). Never log it: see redactConfig. */
+  readonly password: string;
+  readonly database: string;
+}
+export type ResolvedStorage = ResolvedSqliteStorage | ResolvedMysqlStorage;
 
 export interface ResolvedNode {
   readonly id: number;
@@ -162,18 +220,24 @@ export function isLoopbackHost(host: string): boolean {
 
 const HOSTNAME_RE = /^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
-/** Null when `host` is usable as an address peers and clients connect to; otherwise the reason. */
-function hostProblem(host: string): string | null {
-  const h = host.replace(/^\[|\]$/g, '');
+/**
+ * Null when `host` is usable as an address to connect to; otherwise the reason. `what` says who
+ * connects: a node's host is dialled by its peers and clients, a database host by its node.
+ */
+function hostProblem(rawHost: string, what: 'node' | 'database' = 'node'): string | null {
+  const h = rawHost.replace(/^\[|\]$/g, '');
+  const host = withoutCredentials(rawHost); // for messages: "user:secret@db1" pasted as a host
   if (h === '0.0.0.0' || h === '::' || h === '0:0:0:0:0:0:0:0') {
-    return `"${host}" means "listen on every interface", it is not an address other nodes can connect to; use this machine's real address (or 127.0.0.1 when every node runs on this machine)`;
+    return what === 'node'
+      ? `"${host}" means "listen on every interface", it is not an address other nodes can connect to; use this machine's real address (or 127.0.0.1 when every node runs on this machine)`
+      : `"${host}" means "listen on every interface", it is not an address a node can connect to; use the database server's address (127.0.0.1 when it runs on the node's machine)`;
   }
   if (isIP(h) !== 0) return null;
-  const hostPort = /^(.+):(\d+)$/.exec(host);
+  const hostPort = /^(.+):(\d+)$/.exec(rawHost);
   if (hostPort !== null && isIP(hostPort[1]!) !== 6) {
     return `"${host}" contains a port; put only the address in "host" and the port in "port"`;
   }
-  if (!HOSTNAME_RE.test(host)) {
+  if (!HOSTNAME_RE.test(rawHost)) {
     return `"${host}" is neither an IP address nor a valid host name`;
   }
   return null;
@@ -226,6 +290,271 @@ export function suggestName(name: string, known: readonly string[]): string | nu
   return best;
 }
 
+// ---------------------------------------------------------------- secrets
+
+/** What a password is replaced with by redactConfig / redactUrl. */
+export const REDACTED = '<redacted>';
+
+/** A string quoted in a message: anything that may carry `user:password@` loses the password. */
+function withoutCredentials(s: string): string {
+  return s.includes('@') ? redactUrl(s) : s;
+}
+
+/**
+ * `mysql://user:secret@host/db` -> `mysql://user:<redacted>@host/db`. Works on strings that are not
+ * valid URLs too (everything between the first ':' of the user part and the last '@' is hidden), so
+ * a mistyped URL can be quoted in an error message without its password.
+ */
+export function redactUrl(url: string): string {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([\s\S]*)$/.exec(url);
+  if (scheme === null) return url.includes('@') ? REDACTED : url;
+  const rest = scheme[2]!;
+  const at = rest.lastIndexOf('@');
+  if (at < 0) return url;
+  const userinfo = rest.slice(0, at);
+  const colon = userinfo.indexOf(':');
+  if (colon < 0) return url;
+  return `${scheme[1]}${userinfo.slice(0, colon)}:${REDACTED}${rest.slice(at)}`;
+}
+
+/**
+ * A deep copy of a config (resolved or as written) with every `password` replaced by REDACTED and
+ * the password inside every `url` hidden. Use it wherever a config, a node or a storage entry is
+ * printed or logged. `passwordEnv` (a variable's name, not a secret) is kept.
+ */
+export function redactConfig<T>(config: T): T {
+  return redactValue(config, undefined, 0) as T;
+}
+
+function redactValue(value: unknown, key: string | undefined, depth: number): unknown {
+  if (key === 'password' && value !== undefined) return REDACTED;
+  if (key === 'url' && typeof value === 'string') return redactUrl(value);
+  if (depth > 32) return value; // configs are shallow; do not recurse forever on a cycle
+  if (Array.isArray(value)) return value.map((v) => redactValue(v, undefined, depth + 1));
+  if (isRecord(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = redactValue(v, k, depth + 1);
+    return out;
+  }
+  return value;
+}
+
+/** One line naming a node's database, for logs and messages; never contains the password. */
+export function describeStorage(storage: ResolvedStorage): string {
+  switch (storage.engine) {
+    case 'sqlite':
+      return `sqlite ${storage.path}`;
+    case 'mysql': {
+      const host = isIP(storage.host) === 6 ? `[${storage.host}]` : storage.host;
+      return `mysql ${storage.user}@${host}:${storage.port}/${storage.database}`;
+    }
+    default:
+      return assertNever(storage);
+  }
+}
+
+function assertNever(x: never): never {
+  throw new Error(`unexpected storage ${JSON.stringify(redactConfig(x))}`);
+}
+
+// ---------------------------------------------------------------- MySQL storage
+
+const URL_EXAMPLE = 'mysql://user:password@host:3306/database';
+
+interface ParsedMysqlUrl {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** Null when the URL holds no password (then `passwordEnv` gives it). */
+  readonly password: string | null;
+  readonly database: string;
+}
+
+/** Parses `mysql://user[:password]@host[:port]/database`; a list of problems when it is not one. */
+export function parseMysqlUrl(text: string): ParsedMysqlUrl | { readonly problems: readonly string[] } {
+  const shown = JSON.stringify(redactUrl(text));
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return {
+      problems: [
+        `${shown} is not a valid URL; expected ${URL_EXAMPLE} (percent-encode special characters in the user and password, e.g. "@" as %40, "/" as %2F, ":" as %3A; the port must be 1-65535)`,
+      ],
+    };
+  }
+  if (url.protocol !== 'mysql:') {
+    return { problems: [`expected a URL starting with mysql:// (also for MariaDB), got ${JSON.stringify(url.protocol)} in ${shown}`] };
+  }
+  const problems: string[] = [];
+  let user = '';
+  let password: string | null = null;
+  let database = '';
+  try {
+    user = decodeURIComponent(url.username);
+    password = url.password === '' ? null : decodeURIComponent(url.password);
+    database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  } catch {
+    problems.push(`${shown} has an invalid percent-encoding ("%" must be followed by two hex digits; write a literal "%" as %25)`);
+  }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (host === '') problems.push(`${shown} has no host; expected ${URL_EXAMPLE}`);
+  else {
+    const problem = hostProblem(host, 'database');
+    if (problem !== null) problems.push(`host ${problem}`);
+  }
+  const port = url.port === '' ? DEFAULT_MYSQL_PORT : Number(url.port);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) problems.push(`${shown} has port ${url.port}; expected 1-65535`);
+  if (url.username === '') problems.push(`${shown} has no user; expected ${URL_EXAMPLE}`);
+  else if (user.length > MAX_MYSQL_USER_CHARS || /[\u0000-\u001f\u007f]/.test(user)) {
+    problems.push(`the user in ${shown} must be 1-${MAX_MYSQL_USER_CHARS} characters without control characters`);
+  }
+  if (password !== null && password.length > MAX_PASSWORD_CHARS) problems.push(`the password in the URL is longer than ${MAX_PASSWORD_CHARS} characters`);
+  if (database === '') problems.push(`${shown} names no database; expected ${URL_EXAMPLE}`);
+  else if (database !== '' && !DATABASE_NAME_RE.test(database)) {
+    problems.push(`the database ${JSON.stringify(database)} in ${shown} is not ${DATABASE_NAME_RULE} (one path segment; names that need quoting are refused)`);
+  }
+  if (url.search !== '') problems.push(`options after "?" are not supported (${JSON.stringify(url.search)}); remove them`);
+  if (url.hash !== '') problems.push(`a "#" fragment is not allowed in ${shown}; if it is part of the password, percent-encode it as %23`);
+  if (problems.length > 0) return { problems };
+  return { host, port, user, password, database };
+}
+
+/** Where `passwordEnv` values are read from (process.env unless a test gives another). */
+export type ConfigEnv = Readonly<Record<string, string | undefined>>;
+
+/**
+ * The either/or rules of a mysql storage entry and its resolution (URL parsed, port defaulted,
+ * password read from the environment). Type errors of single fields are zod's: a field of the wrong
+ * type is skipped here, neither reported twice nor called missing.
+ */
+function resolveMysqlStorage(
+  s: Record<string, unknown>,
+  where: string,
+  env: ConfigEnv,
+): { readonly problems: readonly string[]; readonly value: ResolvedMysqlStorage | null } {
+  const problems: string[] = [];
+  const str = (k: string): string | undefined => (typeof s[k] === 'string' ? (s[k] as string) : undefined);
+  const present = (k: string): boolean => s[k] !== undefined;
+  let valid = true; // false once a field is unusable (reported here or by zod)
+  let urlFailed = false; // the URL is unusable, so whether it holds a password is unknown
+
+  let host: string | undefined;
+  let port: number | undefined;
+  let user: string | undefined;
+  let database: string | undefined;
+  let literalPassword: string | undefined = str('password');
+  let passwordSource: 'password' | 'url' | null = present('password') ? 'password' : null;
+
+  if (present('url')) {
+    const inUrl = ['host', 'port', 'user', 'database'].filter(present);
+    if (present('password')) inUrl.push('password');
+    if (inUrl.length > 0) {
+      problems.push(
+        `${where}: ${inUrl.map((k) => `"${k}"`).join(', ')} given together with "url"; give the connection either as "url" or as separate fields, not both` +
+          (inUrl.includes('password') ? ' (to keep the password out of the URL, leave it out and use "passwordEnv")' : ''),
+      );
+      valid = false;
+    }
+    const url = str('url');
+    if (url === undefined || url === '' || url.length > MAX_URL_CHARS) {
+      valid = false;
+      urlFailed = true;
+    }
+    else {
+      const parsed = parseMysqlUrl(url);
+      if ('problems' in parsed) {
+        for (const p of parsed.problems) problems.push(`${where}.url: ${p}`);
+        valid = false;
+        urlFailed = true;
+      } else {
+        ({ host, port, user, database } = parsed);
+        if (parsed.password !== null) {
+          literalPassword = parsed.password;
+          passwordSource = 'url';
+        }
+      }
+    }
+  } else {
+    let hinted = false;
+    const missing = (field: string, what: string): void => {
+      problems.push(`${where}.${field}: missing; expected ${what}` + (hinted ? '' : ` (or give the whole connection as "url": "${URL_EXAMPLE}")`));
+      hinted = true;
+      valid = false;
+    };
+    if (!present('host')) missing('host', "the database server's host name or IP address (127.0.0.1 when it runs on the node's machine)");
+    if (!present('user')) missing('user', 'the MySQL user name');
+    if (!present('database')) missing('database', `the name of this node's database (${DATABASE_NAME_RULE})`);
+    host = str('host');
+    port = present('port') ? (typeof s.port === 'number' ? s.port : undefined) : DEFAULT_MYSQL_PORT;
+    user = str('user');
+    database = str('database');
+    if (host !== undefined && host.length > 0 && host.length <= 253) {
+      const problem = hostProblem(host, 'database');
+      if (problem !== null) {
+        problems.push(`${where}.host: ${problem}`);
+        valid = false;
+      }
+    }
+  }
+
+  let password: string | undefined;
+  if (present('passwordEnv')) {
+    if (passwordSource !== null) {
+      problems.push(
+        `${where}: both ${passwordSource === 'url' ? 'a password in "url"' : '"password"'} and "passwordEnv" are given; keep exactly one ` +
+          `("passwordEnv" keeps the secret out of the config file)`,
+      );
+      valid = false;
+    } else {
+      const name = str('passwordEnv');
+      if (name !== undefined && ENV_NAME_RE.test(name)) {
+        const value = env[name];
+        if (value === undefined) {
+          problems.push(
+            `${where}.passwordEnv: environment variable ${name} is not set; set it to this node's database password in the environment of the node process ` +
+              `(systemd: EnvironmentFile=, docker compose: environment:/.env) or give "password" instead`,
+          );
+          valid = false;
+        } else if (value === '') {
+          problems.push(
+            `${where}.passwordEnv: environment variable ${name} is set but empty; set it to the database password ` +
+              `(an empty value usually means a missing entry in .env or in the EnvironmentFile)`,
+          );
+          valid = false;
+        } else if (value.length > MAX_PASSWORD_CHARS) {
+          problems.push(`${where}.passwordEnv: environment variable ${name} holds more than ${MAX_PASSWORD_CHARS} characters; is it the right variable?`);
+          valid = false;
+        } else password = value;
+      } else valid = false;
+    }
+  } else if (passwordSource !== null) {
+    password = literalPassword;
+  } else if (!urlFailed) {
+    problems.push(
+      `${where}: missing the password; give "passwordEnv" (the name of an environment variable holding it; keeps the secret out of the file) or "password"` +
+        (present('url') ? ', or put it in the URL' : ''),
+    );
+    valid = false;
+  }
+
+  if (!valid || host === undefined || port === undefined || user === undefined || database === undefined || password === undefined) {
+    return { problems, value: null };
+  }
+  return { problems, value: { engine: 'mysql', host, port, user, password, database } };
+}
+
+/**
+ * The machine a database is on, as a comparable key: a loopback database host means "the node's own
+ * machine", so it takes the node's host (two nodes on different machines may both use
+ * 127.0.0.1:3306/replisql; two on one machine may not).
+ */
+function databaseHostKey(dbHost: string, nodeHost: unknown, nodeIndex: number): string {
+  if (!isLoopbackHost(dbHost)) return dbHost.toLowerCase().replace(/\.$/, '');
+  if (typeof nodeHost !== 'string' || nodeHost === '' || hostProblem(nodeHost) !== null) return `?node${nodeIndex}`;
+  return isLoopbackHost(nodeHost) ? 'loopback' : nodeHost.toLowerCase().replace(/\.$/, '');
+}
+
 // ---------------------------------------------------------------- validation
 
 function formatPath(path: readonly PropertyKey[]): string {
@@ -240,7 +569,7 @@ function formatPath(path: readonly PropertyKey[]): string {
 function preview(value: unknown): string {
   let text: string;
   try {
-    text = JSON.stringify(value) ?? String(value);
+    text = typeof value === 'string' ? JSON.stringify(withoutCredentials(value)) : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);
   }
@@ -254,15 +583,46 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+const SQLITE_KEYS: readonly string[] = Object.keys(SqliteStorageSchema.shape);
+const MYSQL_KEYS: readonly string[] = Object.keys(MysqlStorageSchema.shape);
+
+/** The `engine` the user wrote for nodes[index].storage, if any. */
+function rawEngineAt(raw: unknown, index: PropertyKey | undefined): unknown {
+  if (!isRecord(raw) || !Array.isArray(raw.nodes) || typeof index !== 'number') return undefined;
+  const node: unknown = raw.nodes[index];
+  return isRecord(node) && isRecord(node.storage) ? node.storage.engine : undefined;
+}
+
 function knownKeysAt(path: readonly PropertyKey[], raw: unknown): readonly string[] {
   if (path.length === 0) return Object.keys(ConfigSchema.shape);
   if (path.length === 2 && path[0] === 'nodes') return Object.keys(NodeSchema.shape);
   if (path.length === 3 && path[0] === 'nodes' && path[2] === 'storage') {
-    // Keys for the engine the user chose (only sqlite exists today).
-    void raw;
-    return Object.keys(SqliteStorageSchema.shape);
+    return rawEngineAt(raw, path[1]) === 'mysql' ? MYSQL_KEYS : SQLITE_KEYS;
   }
   return [];
+}
+
+/** For a field that belongs to the other storage engine, what to do instead of a did-you-mean. */
+function otherEngineHint(path: readonly PropertyKey[], key: string, raw: unknown): string | null {
+  if (!(path.length === 3 && path[0] === 'nodes' && path[2] === 'storage')) return null;
+  const engine = rawEngineAt(raw, path[1]);
+  if (engine === 'mysql' && SQLITE_KEYS.includes(key) && !MYSQL_KEYS.includes(key)) {
+    return `a "mysql" storage has no "${key}"; give host, port, user, passwordEnv (or password) and database, or url`;
+  }
+  if (engine === 'sqlite' && MYSQL_KEYS.includes(key) && !SQLITE_KEYS.includes(key)) {
+    return `a "sqlite" storage takes only "path"; for a MySQL/MariaDB server write "engine": "mysql"`;
+  }
+  return null;
+}
+
+/** Fields whose values are secret (or may hold one) and must never appear in a message. */
+function secretPreview(path: readonly PropertyKey[], value: unknown): string | null {
+  const last = path[path.length - 1];
+  if (last === 'password') {
+    return typeof value === 'string' ? `a string of ${value.length} characters (not shown)` : `a value of type ${value === null ? 'null' : typeof value} (not shown)`;
+  }
+  if (last === 'url' && typeof value === 'string') return preview(redactUrl(value));
+  return null;
 }
 
 function zodIssueMessages(issues: readonly z.core.$ZodIssue[], raw: unknown): string[] {
@@ -275,10 +635,11 @@ function zodIssueMessages(issues: readonly z.core.$ZodIssue[], raw: unknown): st
         const known = knownKeysAt(issue.path, raw);
         for (const key of issue.keys) {
           const prefix = issue.path.length === 0 ? '' : `${where}: `;
+          const other = otherEngineHint(issue.path, key, raw);
           const hint = suggestName(key, known);
           out.push(
             `${prefix}unknown field '${key}'; ` +
-              (hint !== null ? `did you mean '${hint}'?` : `known fields: ${known.join(', ')}`),
+              (other ?? (hint !== null ? `did you mean '${hint}'?` : `known fields: ${known.join(', ')}`)),
           );
         }
         break;
@@ -292,7 +653,7 @@ function zodIssueMessages(issues: readonly z.core.$ZodIssue[], raw: unknown): st
             got === undefined
               ? `${where}: missing; expected one of ${options}`
               : `${where}: expected one of ${options}, got ${preview(got)}` +
-                  (got === 'mysql' || got === 'mariadb' ? ' (MySQL/MariaDB storage is not available yet)' : ''),
+                  (typeof got === 'string' && /^(mariadb|mysql)$/i.test(got) ? ' (write "mysql", in lower case, for MySQL and MariaDB alike)' : ''),
           );
         } else {
           out.push(`${where}: ${issue.message}`);
@@ -303,7 +664,7 @@ function zodIssueMessages(issues: readonly z.core.$ZodIssue[], raw: unknown): st
         if (input === undefined && issue.code === 'invalid_type') {
           out.push(`${where}: missing; ${issue.message}`);
         } else {
-          out.push(`${where}: ${issue.message}, got ${preview(input)}`);
+          out.push(`${where}: ${issue.message}, got ${secretPreview(issue.path, input) ?? preview(input)}`);
         }
       }
     }
@@ -311,10 +672,17 @@ function zodIssueMessages(issues: readonly z.core.$ZodIssue[], raw: unknown): st
   return out;
 }
 
+interface CrossFieldResult {
+  readonly problems: string[];
+  /** The resolved mysql storage of each node (by index) whose entry is valid. */
+  readonly mysql: Map<number, ResolvedMysqlStorage>;
+}
+
 /** Rules across fields, run on the raw input so they are reported together with schema problems. */
-function crossFieldMessages(raw: unknown, baseDir: string): string[] {
+function crossFieldChecks(raw: unknown, baseDir: string, env: ConfigEnv): CrossFieldResult {
   const out: string[] = [];
-  if (!isRecord(raw)) return out;
+  const mysql = new Map<number, ResolvedMysqlStorage>();
+  if (!isRecord(raw)) return { problems: out, mysql };
   const posInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
   const hb = raw.heartbeatIntervalMs ?? CONFIG_DEFAULTS.heartbeatIntervalMs;
@@ -336,17 +704,43 @@ function crossFieldMessages(raw: unknown, baseDir: string): string[] {
     );
   }
 
-  if (!Array.isArray(raw.nodes)) return out;
+  if (!Array.isArray(raw.nodes)) return { problems: out, mysql };
   const nodes = raw.nodes as unknown[];
   const ids = new Map<number, number>();
   const addresses = new Map<string, number>();
   const files = new Map<string, number>();
   const dirs = new Map<string, number>();
+  const databases = new Map<string, number>();
+  /** Database address (host key:port) -> where it is used, checked against node addresses below. */
+  const databaseAddresses: { key: string; shown: string; index: number }[] = [];
   const loopback: string[] = [];
   const remote: string[] = [];
   nodes.forEach((node, i) => {
     if (!isRecord(node)) return;
     const { id, host, port, storage, dataDir } = node;
+    const isMysql = isRecord(storage) && storage.engine === 'mysql';
+    if (isMysql) {
+      const resolved = resolveMysqlStorage(storage, `nodes[${i}].storage`, env);
+      out.push(...resolved.problems);
+      const db = resolved.value;
+      if (db !== null) {
+        mysql.set(i, db);
+        // Two nodes sharing one database would each apply every write (twice in one database) and
+        // overwrite each other's fencing row: refuse. Loopback means the node's own machine.
+        const hostKey = databaseHostKey(db.host, host, i);
+        const key = `${hostKey}:${db.port}/${db.database.toLowerCase()}`;
+        const shown = `${db.host}:${db.port}/${db.database}`;
+        const first = databases.get(key);
+        if (first !== undefined) {
+          out.push(
+            `nodes[${i}].storage: same MySQL database as nodes[${first}] (${shown}` +
+              (isLoopbackHost(db.host) ? `, on the machine of ${typeof host === 'string' ? host : 'this node'}` : '') +
+              `); each node needs its own database (another database name, or another server)`,
+          );
+        } else databases.set(key, i);
+        databaseAddresses.push({ key: hostKey === 'loopback' ? `loopback:${db.port}` : `${hostKey}:${db.port}`, shown: `${db.host}:${db.port}`, index: i });
+      }
+    }
     if (posInt(id)) {
       const first = ids.get(id);
       if (first !== undefined) out.push(`nodes[${i}].id: duplicate node id ${id} (also nodes[${first}]); every node needs its own id`);
@@ -369,7 +763,7 @@ function crossFieldMessages(raw: unknown, baseDir: string): string[] {
       // (On different machines the same relative path names different disks, which is fine.)
       const hostKey = isLoopbackHost(host) ? 'loopback' : host.toLowerCase();
       let storageAbs: string | null = null;
-      if (isRecord(storage) && typeof storage.path === 'string' && storage.path.length > 0) {
+      if (!isMysql && isRecord(storage) && typeof storage.path === 'string' && storage.path.length > 0) {
         storageAbs = resolvePath(baseDir, storage.path);
         const key = `${hostKey}|${storageAbs}`;
         const first = files.get(key);
@@ -384,7 +778,9 @@ function crossFieldMessages(raw: unknown, baseDir: string): string[] {
           ? resolvePath(baseDir, dataDir)
           : storageAbs !== null && posInt(id)
             ? defaultDataDir(storageAbs, id)
-            : null;
+            : isMysql && posInt(id)
+              ? defaultMysqlDataDir(baseDir, id)
+              : null;
       if (dataAbs !== null) {
         const key = `${hostKey}|${dataAbs}`;
         const first = dirs.get(key);
@@ -404,6 +800,29 @@ function crossFieldMessages(raw: unknown, baseDir: string): string[] {
       }
     }
   });
+  const engines = new Map<string, number[]>();
+  nodes.forEach((node, i) => {
+    const engine = isRecord(node) && isRecord(node.storage) ? node.storage.engine : undefined;
+    if (typeof engine === 'string' && (STORAGE_ENGINES as readonly string[]).includes(engine)) {
+      engines.set(engine, [...(engines.get(engine) ?? []), i]);
+    }
+  });
+  if (engines.size > 1) {
+    const list = [...engines].map(([e, idx]) => `"${e}" in ${idx.map((i) => `nodes[${i}]`).join(', ')}`).join('; ');
+    out.push(
+      `nodes: mixes storage engines (${list}); every node must use the same engine, because writes are replicated as SQL ` +
+        `statements and SQLite and MySQL accept different SQL and compute different results`,
+    );
+  }
+  for (const db of databaseAddresses) {
+    const node = addresses.get(db.key);
+    if (node !== undefined) {
+      out.push(
+        `nodes[${db.index}].storage: the database address ${db.shown} is also the address of nodes[${node}] (a replisql node, not a MySQL server); ` +
+          `use the MySQL server's port (usually 3306) or give the node another port`,
+      );
+    }
+  }
   if (typeof raw.logDir === 'string' && /^~(\/|$)/.test(raw.logDir)) {
     out.push(`logDir: "~" is not expanded; write an absolute path or one relative to the config file's folder`);
   }
@@ -412,10 +831,11 @@ function crossFieldMessages(raw: unknown, baseDir: string): string[] {
       `nodes: mixes loopback addresses (${loopback.join(', ')}) with non-loopback addresses (${remote.join(', ')}). ` +
         `On several machines a node told to reach 127.0.0.1 or localhost talks to itself instead of its peer ` +
         `(the original system's documented pitfall, section 7): use each machine's real address for every node, ` +
-        `or loopback for all of them when the whole cluster runs on one machine`,
+        `or loopback for all of them when the whole cluster runs on one machine ` +
+        `(database hosts are not part of this rule: a node's database is usually on its own machine, at 127.0.0.1)`,
     );
   }
-  return out;
+  return { problems: out, mysql };
 }
 
 function resolvePath(baseDir: string, p: string): string {
@@ -426,11 +846,18 @@ function defaultDataDir(storagePathAbs: string, id: number): string {
   return join(dirname(storagePathAbs), `node${id}`);
 }
 
+/** A MySQL node has no database file to put its log beside: `<config folder>/data/node<ID>`. */
+function defaultMysqlDataDir(configDir: string, id: number): string {
+  return join(configDir, 'data', `node${id}`);
+}
+
 export interface ParseConfigOptions {
   /** Absolute path of the config file (relative paths inside resolve against its folder). */
   readonly configPath: string;
   /** How the file is named in messages; defaults to configPath. */
   readonly label?: string;
+  /** Where `passwordEnv` variables are read; default process.env. */
+  readonly env?: ConfigEnv;
 }
 
 /**
@@ -445,10 +872,8 @@ export function parseConfig(raw: unknown, opts: ParseConfigOptions): ResolvedCon
     throw new ConfigError(`${label}: expected a JSON object at the top level, got ${preview(raw)}`);
   }
   const parsed = ConfigSchema.safeParse(raw, { reportInput: true });
-  const problems = [
-    ...(parsed.success ? [] : zodIssueMessages(parsed.error.issues, raw)),
-    ...crossFieldMessages(raw, configDir),
-  ];
+  const cross = crossFieldChecks(raw, configDir, opts.env ?? process.env);
+  const problems = [...(parsed.success ? [] : zodIssueMessages(parsed.error.issues, raw)), ...cross.problems];
   if (!parsed.success || problems.length > 0) {
     throw new ConfigError(problems.map((p) => `${label}: ${p}`).join('\n'));
   }
@@ -472,15 +897,28 @@ export function parseConfig(raw: unknown, opts: ParseConfigOptions): ResolvedCon
     writeTimeoutMs: c.writeTimeoutMs,
     maxFrameBytes: c.maxFrameBytes,
     logDir: resolvePath(configDir, c.logDir),
-    nodes: c.nodes.map((n) => {
-      const storagePath = resolvePath(configDir, n.storage.path);
-      return {
-        id: n.id,
-        host: n.host,
-        port: n.port,
-        storage: { engine: n.storage.engine, path: storagePath },
-        dataDir: n.dataDir !== undefined ? resolvePath(configDir, n.dataDir) : defaultDataDir(storagePath, n.id),
-      };
+    nodes: c.nodes.map((n, i): ResolvedNode => {
+      const dataDir = n.dataDir !== undefined ? resolvePath(configDir, n.dataDir) : null;
+      switch (n.storage.engine) {
+        case 'sqlite': {
+          const storagePath = resolvePath(configDir, n.storage.path);
+          return {
+            id: n.id,
+            host: n.host,
+            port: n.port,
+            storage: { engine: 'sqlite', path: storagePath },
+            dataDir: dataDir ?? defaultDataDir(storagePath, n.id),
+          };
+        }
+        case 'mysql': {
+          const storage = cross.mysql.get(i);
+          // Every way a mysql entry can fail to resolve is reported as a problem above.
+          if (storage === undefined) throw new ConfigError(`${label}: nodes[${i}].storage: could not be resolved (internal error)`);
+          return { id: n.id, host: n.host, port: n.port, storage, dataDir: dataDir ?? defaultMysqlDataDir(configDir, n.id) };
+        }
+        default:
+          return assertNever(n.storage);
+      }
     }),
     heartbeatIntervalTicks: msToTicks(c.heartbeatIntervalMs, c.tickMs),
     failureTimeoutTicks: msToTicks(c.failureTimeoutMs, c.tickMs),

@@ -3,18 +3,24 @@
 import { readFileSync, writeFileSync, mkdirSync, statSync, renameSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { MAX_NODES, parseConfig, type ConfigInput, type ResolvedConfig } from './config.js';
+import { MAX_NODES, parseConfig, type ConfigEnv, type ConfigInput, type ResolvedConfig } from './config.js';
 
 export {
   parseConfig,
   msToTicks,
   findNode,
   isLoopbackHost,
+  redactConfig,
+  redactUrl,
+  describeStorage,
   CONFIG_DEFAULTS,
   type ResolvedConfig,
   type ResolvedNode,
   type ResolvedStorage,
+  type ResolvedSqliteStorage,
+  type ResolvedMysqlStorage,
   type ConfigInput,
+  type ConfigEnv,
 } from './config.js';
 
 /** A config file larger than this is certainly a mistake (15 nodes fit in a few KiB). */
@@ -29,9 +35,10 @@ function lineColumn(text: string, position: number): string {
 
 /**
  * Reads, validates and resolves a config file. Relative paths inside it resolve against the file's
- * folder. Throws ConfigError naming the file, every invalid field and how to fix it.
+ * folder; `passwordEnv` variables are read from `opts.env` (default process.env). Throws ConfigError
+ * naming the file, every invalid field and how to fix it (never a password).
  */
-export function loadConfig(path: string): ResolvedConfig {
+export function loadConfig(path: string, opts: { readonly env?: ConfigEnv } = {}): ResolvedConfig {
   const label = path;
   const abs = resolve(path);
   let text: string;
@@ -57,7 +64,7 @@ export function loadConfig(path: string): ResolvedConfig {
     const where = pos !== null ? ` at ${lineColumn(text, Number(pos[1]))}` : '';
     throw new ConfigError(`${label}: not valid JSON${where}: ${msg} (comments and trailing commas are not allowed in JSON)`);
   }
-  return parseConfig(raw, { configPath: abs, label });
+  return parseConfig(raw, opts.env !== undefined ? { configPath: abs, label, env: opts.env } : { configPath: abs, label });
 }
 
 /** The config.json content for a local demo cluster of `nodes` nodes on 127.0.0.1 from `basePort`. */

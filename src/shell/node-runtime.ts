@@ -8,7 +8,7 @@ import { defaultCoreConfig, type Entry, type Input, type Message, type NodeId, t
 import { validateMessage } from '../core/validate.js';
 import type { CoreEvent } from '../core/types.js';
 import { findNode, type ResolvedConfig, type ResolvedNode } from '../config/config.js';
-import { loadConfig } from '../config/load.js';
+import { loadConfig, describeStorage } from '../config/load.js';
 import { SqliteEngine } from '../storage/sqlite-engine.js';
 import type { SqlEngine } from '../storage/sql-engine.js';
 import { ClientServer } from './client-server.js';
@@ -64,10 +64,14 @@ export class NodeRuntime {
 
   async start(): Promise<void> {
     const cfg = this.config;
+    const storage = this.self.storage;
+    if (storage.engine !== 'sqlite') {
+      throw new Error(`node ${this.self.id}: storage ${describeStorage(storage)} is configured, but this build runs only SQLite storage so far`);
+    }
     mkdirSync(this.self.dataDir, { recursive: true });
     this.store = FileLogStore.open(join(this.self.dataDir, 'log'), { onWarning: (m) => this.logger.warn({}, m) });
     const loaded = this.store.load();
-    this.engine = new SqliteEngine({ path: this.self.storage.path });
+    this.engine = new SqliteEngine({ path: storage.path });
     await this.engine.open();
     const applied = await this.engine.appliedState();
     this.checkLogMatchesDatabase(loaded.base, loaded.entries, applied);
@@ -385,13 +389,13 @@ export class NodeRuntime {
     const last = base.index + entries.length;
     if (applied.appliedIndex > last) {
       throw new Error(
-        `database ${this.self.storage.path} has applied index ${applied.appliedIndex} but the log in ${this.self.dataDir} ends at ${last}: the log was lost or belongs to another database; move the database aside to rebuild this node from its peers`,
+        `database ${describeStorage(this.self.storage)} has applied index ${applied.appliedIndex} but the log in ${this.self.dataDir} ends at ${last}: the log was lost or belongs to another database; move the database aside to rebuild this node from its peers`,
       );
     }
     if (applied.appliedIndex > 0 && applied.appliedIndex >= base.index) {
       const hash = applied.appliedIndex === base.index ? base.chainHash : entries[applied.appliedIndex - base.index - 1]?.chainHash;
       if (hash !== undefined && hash !== applied.chainHash) {
-        throw new Error(`database ${this.self.storage.path} and log ${this.self.dataDir} disagree at index ${applied.appliedIndex} (chain hash): refusing to start`);
+        throw new Error(`database ${describeStorage(this.self.storage)} and log ${this.self.dataDir} disagree at index ${applied.appliedIndex} (chain hash): refusing to start`);
       }
     } else if (applied.appliedIndex < base.index) {
       throw new Error(`the log starts after index ${base.index} but the database has applied only ${applied.appliedIndex}: refusing to start`);

@@ -95,8 +95,8 @@ test('field types and ranges: the message names the field, the expectation and w
   hasProblem({ cluster: 'x' }, /^nodes: missing; expected an array of nodes/);
   hasProblem({ cluster: 'x', nodes: [] }, /^nodes: expected between 1 and 15 nodes, got \[\]/);
   hasProblem({ cluster: 'x', nodes: Array.from({ length: 16 }, (_, i) => node(i + 1)) }, /^nodes: expected between 1 and 15 nodes/);
-  hasProblem(base({ nodes: [{ ...node(1), storage: { engine: 'mysql' } }] }), /^nodes\[0\]\.storage\.engine: expected one of "sqlite", got "mysql".*not available yet/);
-  hasProblem(base({ nodes: [{ ...node(1), storage: {} }] }), /^nodes\[0\]\.storage\.engine: missing; expected one of "sqlite"/);
+  hasProblem(base({ nodes: [{ ...node(1), storage: { engine: 'mariadb' } }] }), /^nodes\[0\]\.storage\.engine: expected one of "sqlite", "mysql", got "mariadb".*write "mysql".*MariaDB alike/);
+  hasProblem(base({ nodes: [{ ...node(1), storage: {} }] }), /^nodes\[0\]\.storage\.engine: missing; expected one of "sqlite", "mysql"/);
   hasProblem(base({ nodes: [{ ...node(1), storage: { engine: 'sqlite' } }] }), /^nodes\[0\]\.storage\.path: missing; expected a path/);
   hasProblem(base({ nodes: [{ ...node(1), host: '' }] }), /^nodes\[0\]\.host: expected a non-empty host name/);
   assert.match(problems([1, 2])[0]!, /expected a JSON object at the top level/);
