@@ -212,7 +212,9 @@ test('a 100 MB line is discarded without being buffered, answered and logged', {
     if (rssBefore !== null && rssAfter !== null) {
       const grownMb = (rssAfter - rssBefore) / (1024 * 1024);
       process.stderr.write(`[bad-input] 100 MB line sent in ${sendMs} ms; node 3 peak RSS ${(rssBefore / 1048576).toFixed(0)} -> ${(rssAfter / 1048576).toFixed(0)} MB\n`);
-      assert.ok(grownMb < 80, `node 3's peak RSS grew by ${grownMb.toFixed(0)} MB while a 100 MB line was discarded`);
+      // Read buffers awaiting GC cost tens of MB; keeping the line (chunks, then their concatenation,
+      // then a string) would cost several hundred.
+      assert.ok(grownMb < 95, `node 3's peak RSS grew by ${grownMb.toFixed(0)} MB while a 100 MB line was discarded`);
     }
     await assertStillWorks(3, '100 MB line');
   });
