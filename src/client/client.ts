@@ -103,6 +103,8 @@ export interface NodeStatus {
   readonly term: number;
   readonly commitIndex: number;
   readonly appliedIndex: number;
+  /** Last index in the node's log (may be ahead of commitIndex). */
+  readonly lastIndex: number;
   readonly role: 'leader' | 'follower' | 'candidate';
   readonly healthy: boolean;
   readonly nodes: readonly PeerStatus[];
@@ -147,6 +149,7 @@ const StatusFrameSchema = z.looseObject({
     term: nonNegInt,
     commitIndex: nonNegInt,
     appliedIndex: nonNegInt,
+    lastIndex: nonNegInt.optional(),
     role: z.enum(['leader', 'follower', 'candidate']),
     healthy: z.boolean(),
     nodes: z
@@ -365,6 +368,7 @@ export class ReplisqlClient {
       term: s.term,
       commitIndex: s.commitIndex,
       appliedIndex: s.appliedIndex,
+      lastIndex: s.lastIndex ?? s.commitIndex,
       role: s.role,
       healthy: s.healthy,
       nodes: s.nodes.map((n) => ({

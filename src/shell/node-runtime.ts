@@ -15,7 +15,7 @@ import { ClientServer } from './client-server.js';
 import { decodeReplicatedCommand, type WriteResult } from './command.js';
 import { NodeListener } from './listener.js';
 import { FileLogStore } from './log-store.js';
-import type { Logger } from './logger-port.js';
+import { LogRateLimiter, type Logger } from './logger-port.js';
 import { createNodeLogger } from './node-logger.js';
 import { SerialQueue } from './serial-queue.js';
 import { TcpTransport } from './tcp-transport.js';
@@ -54,6 +54,7 @@ export class NodeRuntime {
   /** A TAKEOVER that arrived before the database applied everything committed (see onPeerFrame). */
   private heldTakeover: { readonly from: NodeId; readonly msg: Message; readonly untilMs: number } | null = null;
   private takeoverHoldMs = 0;
+  private readonly invalidPeerLog = new LogRateLimiter(5000);
 
   constructor(opts: NodeRuntimeOptions) {
     this.config = opts.config;
@@ -219,7 +220,10 @@ export class NodeRuntime {
   private onPeerFrame(from: NodeId, raw: unknown): void {
     const v = validateMessage(raw);
     if (!v.ok) {
-      this.logger.warn({ from, reason: v.reason }, `dropped a message from node ${from}: ${v.reason}`);
+      const suppressed = this.invalidPeerLog.take(String(from));
+      if (suppressed !== null) {
+        this.logger.warn({ from, reason: v.reason, suppressed }, `dropped a message from node ${from}: ${v.reason}${suppressed > 0 ? ` (${suppressed} more since the last such line)` : ''}`);
+      }
       return;
     }
     // The coordinator asks a higher-id node to take over once its log has caught up, but the
