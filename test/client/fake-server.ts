@@ -39,6 +39,7 @@ export const SAMPLE_STATUS = {
   term: 7,
   commitIndex: 42,
   appliedIndex: 41,
+  lastIndex: 43,
   role: 'follower',
   healthy: true,
   nodes: [
