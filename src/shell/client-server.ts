@@ -20,6 +20,8 @@ export interface ClientServerOptions {
   readonly maxSqlBytes: number;
   readonly maxParams?: number;
   readonly maxWaitingWrites?: number;
+  /** SQL dialect used to classify statements (reads vs writes). */
+  readonly dialect?: 'sqlite' | 'mysql';
 }
 
 const MAX_ID_LENGTH = 200;
@@ -105,7 +107,7 @@ export class ClientServer {
     }
     let script;
     try {
-      script = classifyScript(sql);
+      script = classifyScript(sql, { dialect: this.opts.dialect ?? 'sqlite' });
     } catch (err) {
       conn.send(errorFrame(id, toErrorInfo(err, ErrorCode.BAD_REQUEST)));
       return;

@@ -31,7 +31,14 @@ export function decodeClientCommand(text: string): ClientCommand {
 }
 
 export function encodeReplicatedCommand(stmts: readonly Statement[]): string {
-  return JSON.stringify({ v: 1, stmts: stmts.map((s) => (s.params && s.params.length > 0 ? { sql: s.sql, params: s.params } : { sql: s.sql })) });
+  return JSON.stringify({
+    v: 1,
+    stmts: stmts.map((s) => ({
+      sql: s.sql,
+      ...(s.params && s.params.length > 0 ? { params: s.params } : {}),
+      ...(s.context !== undefined && Object.keys(s.context).length > 0 ? { context: s.context } : {}),
+    })),
+  });
 }
 
 export function decodeReplicatedCommand(payload: string): ReplicatedCommand {

@@ -48,6 +48,12 @@ export interface WriteExecutorOptions {
   readonly logger: Logger;
   readonly maxBatchRequests?: number;
   readonly now?: () => number;
+  /**
+   * SQL dialect of the engine. `sqlite`: non-deterministic functions are rewritten to literals here
+   * (as rqlite does). `mysql`: statements run as they are and the engine records the context MySQL's
+   * statement-based binlog records (timestamp, insert id, rand seeds) next to each statement.
+   */
+  readonly dialect?: 'sqlite' | 'mysql';
 }
 
 export class WriteExecutor {
@@ -147,7 +153,7 @@ export class WriteExecutor {
         continue;
       }
       if (res.ok) {
-        executed.push({ req, payload: encodeReplicatedCommand(statements), result: { ok: true, results: res.results } });
+        executed.push({ req, payload: encodeReplicatedCommand(res.statements ?? statements), result: { ok: true, results: res.results } });
         continue;
       }
       this.opts.host.prepareFailed(req.requestId, req.origin, errorInfo(ErrorCode.SQL_ERROR, `${res.error.code}: ${res.error.message}`));
@@ -188,7 +194,8 @@ export class WriteExecutor {
   /** Splits the script and pins non-deterministic functions to the coordinator's values. */
   private pin(commandText: string): Statement[] {
     const cmd = decodeClientCommand(commandText);
-    const script = classifyScript(cmd.sql);
+    const dialect = this.opts.dialect ?? 'sqlite';
+    const script = classifyScript(cmd.sql, { dialect });
     if (script.statements.length === 0) throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'empty statement');
     if (cmd.params && cmd.params.length > 0 && script.statements.length > 1) {
       throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'parameters are only supported with a single statement per request');
@@ -206,7 +213,7 @@ export class WriteExecutor {
           `${s.class.verb || 'statement'} cannot be replicated: ${kind === 'transaction' ? 'send the statements of a transaction in one request; they are applied atomically' : 'session and PRAGMA settings are per connection and would differ between replicas'}`,
         );
       }
-      const sql = kind === 'write' || kind === 'ddl' ? pinSqliteNondeterminism(s.sql, ctx) : s.sql;
+      const sql = dialect === 'sqlite' && (kind === 'write' || kind === 'ddl') ? pinSqliteNondeterminism(s.sql, ctx) : s.sql;
       return cmd.params && cmd.params.length > 0 ? { sql, params: cmd.params } : { sql };
     });
   }
