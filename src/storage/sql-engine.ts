@@ -22,10 +22,30 @@ import { ErrorCode, ReplisqlError } from '../errors.js';
  */
 export type SqlValue = null | number | string | boolean | bigint | { readonly $blob: string /* base64 */ };
 
+/**
+ * What a MySQL/MariaDB replica needs to replay a statement exactly as the coordinator ran it: the
+ * session values MySQL's own statement-based binlog records (`SET TIMESTAMP`, `SET INSERT_ID`,
+ * `SET LAST_INSERT_ID`, the RAND() seeds). Recorded by the MySQL engine's execInBatch; SQLite does not
+ * use it (the coordinator rewrites SQLite statements to literals instead). See docs/mysql.md.
+ */
+export interface StatementContext {
+  /** Unix time in seconds with up to 6 decimals, as a decimal string: `SET TIMESTAMP = 1700000000.123456`. */
+  readonly timestamp?: string;
+  /** First AUTO_INCREMENT value the statement generated on the coordinator: `SET INSERT_ID = n`. A decimal string beyond 2^53. */
+  readonly insertId?: number | string;
+  /** What LAST_INSERT_ID() returned on the coordinator just before the statement (only when the statement calls it). */
+  readonly lastInsertId?: number | string;
+  /** `SET @@rand_seed1 = a, @@rand_seed2 = b`: the state RAND() starts from. */
+  readonly randSeed1?: number;
+  readonly randSeed2?: number;
+}
+
 /** One SQL statement with positional parameters (`?`). Exactly one statement per `sql` string. */
 export interface Statement {
   readonly sql: string;
   readonly params?: readonly SqlValue[];
+  /** Replay context (MySQL engine only); stored in the replicated entry with the statement. */
+  readonly context?: StatementContext;
 }
 
 /**
@@ -73,10 +93,20 @@ export type ApplyResult =
   | { readonly skipped: false; readonly ok: false; readonly error: StatementError };
 
 export type BatchExecResult =
-  | { readonly ok: true; readonly results: StatementResult[] }
+  | {
+      readonly ok: true;
+      readonly results: StatementResult[];
+      /**
+       * The statements to store in the replicated entry, when the engine recorded a replay context for
+       * them (MySQL: the input statements, each with its `context`). Absent: log the input as it is.
+       */
+      readonly statements?: readonly Statement[];
+    }
   | {
       readonly ok: false;
       readonly error: StatementError;
+      /** As for ok results; set by the MySQL engine when it refuses to run a schema change speculatively (see docs/mysql.md). */
+      readonly statements?: readonly Statement[];
       /**
        * true when the failing statement rolled back the whole transaction itself (SQLite's
        * ON CONFLICT ROLLBACK or a trigger's RAISE(ROLLBACK)): the batch is gone, including the commands

@@ -1,7 +1,10 @@
-// The SqlEngine port's contract, as one suite any engine runs (SQLite now, MySQL/MariaDB later):
+// The SqlEngine port's contract, as one suite any engine runs (SQLite and MySQL/MariaDB):
 //   sqlEngineSuite('sqlite', (dir, name) => new SqliteEngine({ path: join(dir, `${name}.db`) }));
+//   sqlEngineSuite('mariadb', factory, MYSQL_DIALECT);
 // `makeEngine(dir, name)` must return an unopened engine on a fresh database for each new name, and
-// an engine on the same database when called again with the same dir and name.
+// an engine on the same database when called again with the same dir and name. The SQL that differs
+// between engines (column types, typeof(), WITHOUT ROWID, ...) comes from a SuiteDialect; the
+// behaviour checked is the same.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -12,16 +15,75 @@ import { SqlEngineError } from '../../src/storage/sql-engine.js';
 
 export type EngineFactory = (dir: string, name: string) => SqlEngine;
 
+/** The SQL and the engine-specific expectations the suite needs. */
+export interface SuiteDialect {
+  /** CREATE TABLE t(id <auto-assigned integer key>, v <unique text>, n <real>, b <blob>). */
+  readonly createT: Statement;
+  /** Any other table. */
+  readonly createOther: Statement;
+  /** lastInsertId of a statement that inserted several rows: the last one's id (SQLite) or the first one's (MySQL's LAST_INSERT_ID()). */
+  readonly multiRowInsertId: 'last' | 'first';
+  /** Message of a syntax error in read(). */
+  readonly syntaxErrorMessage: RegExp;
+  /** Reads column b of t with its type and length: expected rows for the blobs `bytes` and ''. */
+  readonly blobRead: { readonly sql: string; readonly expected: (bytes: Buffer) => unknown[][] };
+  /** A table n(x) and a read of x that shows how 3, 2.5, true and 9007199254740993n were bound; `insertOne` inserts one value. */
+  readonly bindCheck: { readonly create: Statement; readonly insert: string; readonly insertOne: string; readonly select: string; readonly expected: unknown[][] };
+  /** Four entries of schema and rows for the dump test, and what the dump must show. */
+  readonly dumpCase: { readonly entries: Statement[][]; readonly check: (dump: string) => void };
+}
+
+export const SQLITE_DIALECT: SuiteDialect = {
+  createT: { sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE, n REAL, b BLOB)' },
+  createOther: { sql: 'CREATE TABLE other(x)' },
+  multiRowInsertId: 'last',
+  syntaxErrorMessage: /syntax error/,
+  blobRead: {
+    sql: 'SELECT b, typeof(b), length(b) FROM t ORDER BY id',
+    expected: (bytes) => [
+      [{ $blob: bytes.toString('base64') }, 'blob', 300],
+      [{ $blob: '' }, 'blob', 0],
+    ],
+  },
+  bindCheck: {
+    create: { sql: 'CREATE TABLE n(x)' },
+    insert: 'INSERT INTO n VALUES (?), (?), (?), (?)',
+    insertOne: 'INSERT INTO n VALUES (?)',
+    select: 'SELECT typeof(x), CAST(x AS TEXT) FROM n ORDER BY rowid',
+    expected: [
+      ['integer', '3'],
+      ['real', '2.5'],
+      ['integer', '1'],
+      ['integer', '9007199254740993'],
+    ],
+  },
+  dumpCase: {
+    entries: [
+      [
+        { sql: 'CREATE TABLE k(a TEXT, b INTEGER, v, PRIMARY KEY (a, b)) WITHOUT ROWID' },
+        { sql: 'CREATE TABLE r(x, y)' },
+        { sql: 'CREATE VIEW kv AS SELECT a, v FROM k' },
+      ],
+      [{ sql: "INSERT INTO k VALUES ('b', 2, 1.0), ('a', 9, 'text'), ('b', 1, NULL)" }],
+      [{ sql: 'INSERT INTO r VALUES (3, 3.5), (1, ?), (2, ?)', params: [1, { $blob: 'AP8=' }] }],
+      [{ sql: 'DELETE FROM r WHERE x = 3' }, { sql: 'INSERT INTO r VALUES (0, 0)' }],
+    ],
+    check: (d) => {
+      assert.match(d, /\("a", 9, "text"\)\n {2}\("b", 1, NULL\)\n {2}\("b", 2, 1\.0\)/);
+      assert.match(d, /\(1, 1\)\n {2}\(2, X'00ff'\)\n {2}\(0, 0\)/); // rowid order
+    },
+  },
+};
+
 export const GENESIS: AppliedState = { appliedIndex: 0, term: 0, chainHash: '0'.repeat(32) };
 
 export function entry(index: number, statements: Statement[], term = 1): EntryToApply {
   return { index, term, chainHash: `hash-${index}`, statements };
 }
 
-const CREATE_T: Statement = { sql: 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT UNIQUE, n REAL, b BLOB)' };
-
-export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): void {
-  describe(`SqlEngine contract: ${engineName}`, () => {
+export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory, dialect: SuiteDialect = SQLITE_DIALECT, options: { skip?: string | false } = {}): void {
+  const CREATE_T = dialect.createT;
+  describe(`SqlEngine contract: ${engineName}`, { skip: options.skip ?? false }, () => {
     let dir: string;
     let counter = 0;
     const open: SqlEngine[] = [];
@@ -64,7 +126,7 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): v
         [
           [0, null],
           [1, 1],
-          [2, 3],
+          [2, dialect.multiRowInsertId === 'last' ? 3 : 2],
           [2, null],
         ],
       );
@@ -89,7 +151,7 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): v
       await e.applyEntry(entry(1, [CREATE_T]));
       const r = await e.applyEntry(entry(2, [{ sql: "INSERT INTO t(v) VALUES ('x'), ('y') RETURNING id, v" }]));
       assert.ok(!r.skipped && r.ok);
-      assert.deepEqual(r.results[0], { columns: ['id', 'v'], rows: [[1, 'x'], [2, 'y']], affectedRows: 2, lastInsertId: 2 });
+      assert.deepEqual(r.results[0], { columns: ['id', 'v'], rows: [[1, 'x'], [2, 'y']], affectedRows: 2, lastInsertId: dialect.multiRowInsertId === 'last' ? 2 : 1 });
     });
 
     it('skips an entry at or below the applied index and keeps the fencing row across close/open', async () => {
@@ -227,7 +289,7 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): v
       await assert.rejects(src.snapshotTo(snap), /already exists/);
 
       const dst = await fresh();
-      await dst.applyEntry(entry(1, [{ sql: 'CREATE TABLE other(x)' }], 1));
+      await dst.applyEntry(entry(1, [dialect.createOther], 1));
       assert.deepEqual(await dst.installSnapshot(snap), meta);
       assert.deepEqual(await dst.appliedState(), meta);
       assert.equal(await dst.dump(), await src.dump());
@@ -244,16 +306,7 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): v
     });
 
     it('dump is deterministic, ordered by key and leaves out replisql tables', async () => {
-      const statements: Statement[][] = [
-        [
-          { sql: 'CREATE TABLE k(a TEXT, b INTEGER, v, PRIMARY KEY (a, b)) WITHOUT ROWID' },
-          { sql: 'CREATE TABLE r(x, y)' },
-          { sql: 'CREATE VIEW kv AS SELECT a, v FROM k' },
-        ],
-        [{ sql: "INSERT INTO k VALUES ('b', 2, 1.0), ('a', 9, 'text'), ('b', 1, NULL)" }],
-        [{ sql: 'INSERT INTO r VALUES (3, 3.5), (1, ?), (2, ?)', params: [1, { $blob: 'AP8=' }] }],
-        [{ sql: 'DELETE FROM r WHERE x = 3' }, { sql: 'INSERT INTO r VALUES (0, 0)' }],
-      ];
+      const statements: Statement[][] = dialect.dumpCase.entries;
       const a = await fresh();
       const b = await fresh();
       for (let i = 0; i < statements.length; i++) {
@@ -264,8 +317,7 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): v
       assert.equal(d, await b.dump());
       assert.equal(d, await a.dump());
       assert.doesNotMatch(d, /_replisql_/);
-      assert.match(d, /\("a", 9, "text"\)\n {2}\("b", 1, NULL\)\n {2}\("b", 2, 1\.0\)/);
-      assert.match(d, /\(1, 1\)\n {2}\(2, X'00ff'\)\n {2}\(0, 0\)/); // rowid order
+      dialect.dumpCase.check(d);
       // A different history gives a different dump.
       await b.applyEntry(entry(5, [{ sql: "UPDATE k SET v = 'changed' WHERE a = 'a'" }]));
       assert.notEqual(await b.dump(), d);
@@ -276,26 +328,19 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): v
       const bytes = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 7) % 256));
       const empty = { $blob: '' };
       await e.applyEntry(entry(1, [CREATE_T, { sql: 'INSERT INTO t(v, b) VALUES (?, ?), (?, ?)', params: ['x', { $blob: bytes.toString('base64') }, 'empty', empty] }]));
-      const [rows] = await e.read([{ sql: 'SELECT b, typeof(b), length(b) FROM t ORDER BY id' }]);
-      assert.deepEqual(rows!.rows, [
-        [{ $blob: bytes.toString('base64') }, 'blob', 300],
-        [{ $blob: '' }, 'blob', 0],
-      ]);
+      const [rows] = await e.read([{ sql: dialect.blobRead.sql }]);
+      assert.deepEqual(rows!.rows, dialect.blobRead.expected(bytes));
       const [eq] = await e.read([{ sql: 'SELECT count(*) FROM t WHERE b = ?', params: [{ $blob: bytes.toString('base64') }] }]);
       assert.deepEqual(eq!.rows, [[1]]);
     });
 
     it('binds integers as INTEGER, booleans as 1/0, bigint exactly; refuses non-finite numbers', async () => {
       const e = await fresh();
-      await e.applyEntry(entry(1, [{ sql: 'CREATE TABLE n(x)' }, { sql: 'INSERT INTO n VALUES (?), (?), (?), (?)', params: [3, 2.5, true, 9007199254740993n] }]));
-      const [rows] = await e.read([{ sql: 'SELECT typeof(x), CAST(x AS TEXT) FROM n ORDER BY rowid' }]);
-      assert.deepEqual(rows!.rows, [
-        ['integer', '3'],
-        ['real', '2.5'],
-        ['integer', '1'],
-        ['integer', '9007199254740993'],
-      ]);
-      const r = await e.applyEntry(entry(2, [{ sql: 'INSERT INTO n VALUES (?)', params: [Infinity] }]));
+      const bind = dialect.bindCheck;
+      await e.applyEntry(entry(1, [bind.create, { sql: bind.insert, params: [3, 2.5, true, 9007199254740993n] }]));
+      const [rows] = await e.read([{ sql: bind.select }]);
+      assert.deepEqual(rows!.rows, bind.expected);
+      const r = await e.applyEntry(entry(2, [{ sql: bind.insertOne, params: [Infinity] }]));
       assert.ok(!r.skipped && !r.ok);
       assert.equal(r.error.code, 'REPLISQL_BAD_PARAMETER');
     });
@@ -312,7 +357,7 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory): v
       await assert.rejects(e.read([{ sql: 'SELEC 1' }]), (err: unknown) => {
         assert.ok(err instanceof SqlEngineError);
         assert.equal(err.engineCode, engineName === 'sqlite' ? 'SQLITE_ERROR' : err.engineCode);
-        assert.match(err.message, /syntax error/);
+        assert.match(err.message, dialect.syntaxErrorMessage);
         return true;
       });
       await assert.rejects(e.read([{ sql: 'SELECT 1; SELECT 2' }]), /more than one statement/);
