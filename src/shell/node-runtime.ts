@@ -10,6 +10,7 @@ import type { CoreEvent } from '../core/types.js';
 import { findNode, type ResolvedConfig, type ResolvedNode } from '../config/config.js';
 import { loadConfig, describeStorage } from '../config/load.js';
 import { SqliteEngine } from '../storage/sqlite-engine.js';
+import { MysqlEngine } from '../storage/mysql-engine.js';
 import type { SqlEngine } from '../storage/sql-engine.js';
 import { ClientServer } from './client-server.js';
 import { decodeReplicatedCommand, type WriteResult } from './command.js';
@@ -66,13 +67,13 @@ export class NodeRuntime {
   async start(): Promise<void> {
     const cfg = this.config;
     const storage = this.self.storage;
-    if (storage.engine !== 'sqlite') {
-      throw new Error(`node ${this.self.id}: storage ${describeStorage(storage)} is configured, but this build runs only SQLite storage so far`);
-    }
     mkdirSync(this.self.dataDir, { recursive: true });
     this.store = FileLogStore.open(join(this.self.dataDir, 'log'), { onWarning: (m) => this.logger.warn({}, m) });
     const loaded = this.store.load();
-    this.engine = new SqliteEngine({ path: storage.path });
+    this.engine =
+      storage.engine === 'sqlite'
+        ? new SqliteEngine({ path: storage.path })
+        : new MysqlEngine({ host: storage.host, port: storage.port, user: storage.user, password: storage.password, database: storage.database });
     await this.engine.open();
     const applied = await this.engine.appliedState();
     this.checkLogMatchesDatabase(loaded.base, loaded.entries, applied);
@@ -95,6 +96,7 @@ export class NodeRuntime {
     this.core = new CoreNode(coreConfig, { hardState: loaded.hardState, base: loaded.base, entries: loaded.entries, appliedIndex: applied.appliedIndex });
     this.executor = new WriteExecutor({
       engine: this.engine,
+      dialect: storage.engine,
       queue: this.dbQueue,
       logger: this.logger,
       host: {
@@ -118,6 +120,7 @@ export class NodeRuntime {
       status: () => this.status(),
       isHealthy: () => this.healthy && this.engine.isHealthy(),
       maxSqlBytes: Math.floor(cfg.maxFrameBytes / 2),
+      dialect: storage.engine,
     });
     this.transport = new TcpTransport({
       selfId: this.self.id,

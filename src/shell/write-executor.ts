@@ -128,6 +128,8 @@ export class WriteExecutor {
   private async executeBatch(requests: PrepareRequest[]): Promise<void> {
     const engine = this.opts.engine;
     const executed: { req: PrepareRequest; payload: string; result: WriteResult }[] = [];
+    /** A write the engine would not run speculatively (a MySQL schema change): logged unexecuted, applied when committed. */
+    let unexecuted: { req: PrepareRequest; payload: string } | null = null;
     try {
       await engine.beginBatch();
     } catch (err) {
@@ -156,7 +158,17 @@ export class WriteExecutor {
         executed.push({ req, payload: encodeReplicatedCommand(res.statements ?? statements), result: { ok: true, results: res.results } });
         continue;
       }
-      this.opts.host.prepareFailed(req.requestId, req.origin, errorInfo(ErrorCode.SQL_ERROR, `${res.error.code}: ${res.error.message}`));
+      if (res.statements !== undefined) {
+        // It ends this batch: later writes must run after it has been applied.
+        unexecuted = { req, payload: encodeReplicatedCommand(res.statements) };
+        requeue = requests.slice(i + 1);
+        break;
+      }
+      this.opts.host.prepareFailed(
+        req.requestId,
+        req.origin,
+        res.error.code === ErrorCode.UNSAFE_STATEMENT ? errorInfo(ErrorCode.UNSAFE_STATEMENT, res.error.message) : errorInfo(ErrorCode.SQL_ERROR, `${res.error.code}: ${res.error.message}`),
+      );
       if (!res.batchAborted) continue;
       // The statement rolled back the whole transaction (e.g. ON CONFLICT ROLLBACK): the writes
       // executed before it are redone in the next batch; the rest waits too.
@@ -165,22 +177,25 @@ export class WriteExecutor {
       break;
     }
     this.executing = false;
-    if (requeue.length > 0) {
+    if (requeue.length > 0 && unexecuted === null) {
       await engine.rollbackBatch().catch(() => undefined);
       this.waiting.unshift(...requeue);
       this.pump();
       return;
     }
-    if (executed.length === 0) {
+    this.waiting.unshift(...requeue);
+    if (executed.length === 0 && unexecuted === null) {
       await engine.rollbackBatch();
       this.pump();
       return;
     }
     // Propose them all in one core step so that they get consecutive indexes and one fsync.
-    const assigned = this.opts.host.proposeAll(executed.map((x) => ({ requestId: x.req.requestId, origin: x.req.origin, payload: x.payload, result: x.result })));
+    const items = executed.map((x) => ({ requestId: x.req.requestId, origin: x.req.origin, payload: x.payload, result: x.result as unknown }));
+    if (unexecuted !== null) items.push({ requestId: unexecuted.req.requestId, origin: unexecuted.req.origin, payload: unexecuted.payload, result: null });
+    const assigned = this.opts.host.proposeAll(items);
     const indexes = assigned.filter((i): i is number => i !== null);
-    const contiguous = indexes.length === executed.length && indexes.every((v, i) => i === 0 || v === (indexes[i - 1] as number) + 1);
-    if (!contiguous) {
+    const contiguous = indexes.length === items.length && indexes.every((v, i) => i === 0 || v === (indexes[i - 1] as number) + 1);
+    if (executed.length === 0 || !contiguous) {
       // Lost the coordinator role meanwhile: whatever was logged is applied normally when committed.
       await engine.rollbackBatch();
       this.pump();
@@ -188,7 +203,8 @@ export class WriteExecutor {
     }
     const results = new Map<number, WriteResult>();
     executed.forEach((x, i) => results.set(indexes[i] as number, x.result));
-    this.batch = { firstIndex: indexes[0] as number, lastIndex: indexes[indexes.length - 1] as number, results, committed: [] };
+    // The batch owns only the executed entries; an unexecuted one after them is applied normally.
+    this.batch = { firstIndex: indexes[0] as number, lastIndex: indexes[executed.length - 1] as number, results, committed: [] };
   }
 
   /** Splits the script and pins non-deterministic functions to the coordinator's values. */
