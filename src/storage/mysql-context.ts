@@ -85,6 +85,12 @@ const KNOWN_VERBS = new Set([
   'REINDEX', 'UPSERT', 'MERGE',
 ]);
 
+/** `x.insert` or a quoted name is not the INSERT statement. */
+function isAfterDotOrName(tokens: readonly Token[], k: number): boolean {
+  const prev = tokens[k - 1];
+  return prev !== undefined && prev.kind === 'op' && prev.text === '.';
+}
+
 function upper(t: Token | undefined): string {
   return t !== undefined && t.kind === 'word' ? t.text.toUpperCase() : '';
 }
@@ -237,6 +243,18 @@ function checkDdl(tokens: readonly Token[], from: number, to: number, verb: stri
   if (object === '') {
     const what = upper(tokens[i]) || (tokens[i]?.text ?? '');
     throw new StatementRefusal(EngineCode.FORBIDDEN_STATEMENT, `${verb} ${what} is not replicated: only tables, indexes, views and triggers are`);
+  }
+  if (object === 'TRIGGER') {
+    for (let k = i + 1; k < to; k++) {
+      const w = upper(tokens[k]);
+      if ((w === 'INSERT' || w === 'REPLACE') && !isAfterDotOrName(tokens, k)) {
+        throw new StatementRefusal(
+          ErrorCode.UNSAFE_STATEMENT,
+          `a trigger that inserts rows cannot be replicated: the AUTO_INCREMENT values it generates are not recorded (MySQL's statement-based binlog calls this unsafe too: ER_BINLOG_UNSAFE_AUTOINC_COLUMNS)`,
+        );
+      }
+    }
+    return;
   }
   if (object !== 'TABLE') return;
   let depth = 0;

@@ -275,7 +275,7 @@ export class MysqlEngine implements SqlEngine {
         try {
           await query(c, `CREATE DATABASE IF NOT EXISTS ${quoteIdent(this.opts.database)} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
         } finally {
-          c.destroy();
+          destroyConnection(c);
         }
       }
       w = await this.connect(true);
@@ -296,7 +296,7 @@ export class MysqlEngine implements SqlEngine {
       this.state = fence;
       this.status = 'open';
     } catch (e) {
-      w?.destroy();
+      if (w) destroyConnection(w);
       await this.endPool();
       this.status = 'closed';
       throw this.openError(e);
@@ -929,7 +929,14 @@ export class MysqlEngine implements SqlEngine {
       if (inTransaction && (out.serverStatus & SERVER_STATUS_IN_TRANS) === 0) {
         throw this.markFatal(`statement ${JSON.stringify(a.text.slice(0, 80))} ended the engine's transaction; atomicity with the fencing row is lost`, EngineCode.TRANSACTION_ESCAPED);
       }
-      const insertId = a.kind === 'dml' ? idForContext(out.insertId) : null;
+      let insertId = a.kind === 'dml' ? idForContext(out.insertId) : null;
+      if (insertId !== null && ctx?.insertId === undefined) {
+        // The OK packet also reports an explicitly given id, or the id of a row ON DUPLICATE KEY UPDATE
+        // changed; only a generated one moves LAST_INSERT_ID(). Pinning a value nothing generated would
+        // leave it for the next AUTO_INCREMENT the statement meets on the replica.
+        const lid = idForContext((await rowsOf(w, 'SELECT LAST_INSERT_ID()'))[0]?.[0]);
+        if (lid === null || String(lid) !== String(insertId)) return { ok: true, insertId: null, result: { columns: [], rows: [], affectedRows: out.affectedRows, lastInsertId: insertId } };
+      }
       return { ok: true, insertId, result: { columns: [], rows: [], affectedRows: out.affectedRows, lastInsertId: insertId } };
     }
     if (out.overflow) {
@@ -1051,7 +1058,7 @@ export class MysqlEngine implements SqlEngine {
       for (const sql of this.sessionSql('write')) await query(c, sql);
       return c;
     } catch (e) {
-      c.destroy();
+      destroyConnection(c);
       throw e;
     }
   }
@@ -1084,7 +1091,6 @@ export class MysqlEngine implements SqlEngine {
 
   /** Connection failures of the idle write connection (the server died) make the engine unhealthy. */
   private watchWriter(w: Connection): void {
-    w.removeAllListeners('error');
     w.on('error', (err: QueryError) => {
       if (this.writer === w && this.status === 'open') this.lose(w, `the database connection failed: ${errorCodeOf(err)}: ${errorMessageOf(err)}`, EngineCode.UNHEALTHY, false);
     });
@@ -1122,7 +1128,7 @@ export class MysqlEngine implements SqlEngine {
       }
       throw new SqlEngineError(ErrorCode.SQL_ERROR, code, errorMessageOf(err));
     } finally {
-      if (destroy) c.destroy();
+      if (destroy) destroyConnection(c);
       else c.release();
     }
   }
@@ -1187,7 +1193,7 @@ export class MysqlEngine implements SqlEngine {
     this.batchOpen = false;
     const w = this.writer;
     this.writer = null;
-    w?.destroy();
+    if (w) destroyConnection(w);
     if (this.failure === null) this.failure = { reason, engineCode, reopen: reopen || lostBatch };
     else if (reopen || lostBatch) this.failure.reopen = true;
     if (lostBatch) this.failure = { ...this.failure, reason: `${reason}; the open batch was lost (close() and open() the engine)` };
@@ -1200,7 +1206,7 @@ export class MysqlEngine implements SqlEngine {
     const w = this.writer;
     this.writer = null;
     this.batchOpen = false;
-    w?.destroy();
+    if (w) destroyConnection(w);
     if (this.failure === null) this.failure = { reason: `${reason} (close() and open() the engine)`, engineCode, reopen: true };
     else this.failure.reopen = true;
     this.stopProbe();
@@ -1231,7 +1237,7 @@ export class MysqlEngine implements SqlEngine {
         fence = await readFence(w);
       }
       if (this.status !== 'open' || this.failure === null || this.failure.reopen) {
-        w.destroy();
+        destroyConnection(w);
         return;
       }
       this.writer = w;
@@ -1239,7 +1245,7 @@ export class MysqlEngine implements SqlEngine {
       this.state = fence;
       this.failure = null;
     } catch {
-      w?.destroy();
+      if (w) destroyConnection(w);
       this.scheduleProbe();
     }
   }
@@ -1268,7 +1274,7 @@ function delay(ms: number): Promise<void> {
 
 async function endConnection(c: Connection): Promise<void> {
   await Promise.race([new Promise<void>((r) => c.end(() => r())), delay(2000)]);
-  c.destroy();
+  destroyConnection(c);
 }
 
 function validateEntry(e: EntryToApply): void {
@@ -1282,19 +1288,70 @@ function validateEntry(e: EntryToApply): void {
   if (!Array.isArray(e.statements)) bad('entry statements must be an array');
 }
 
+/**
+ * Connections that failed or were destroyed. mysql2 queues a command sent to a destroyed connection
+ * and never answers it, so runQuery refuses them itself.
+ */
+const deadConnections = new WeakSet<object>();
+
+function destroyConnection(c: Connection): void {
+  deadConnections.add(c);
+  c.destroy();
+}
+
+/**
+ * Queries running on each connection. mysql2 does not tell a query started without a callback that its
+ * connection closed (it only emits 'error' on the connection), so runQuery rejects them itself.
+ */
+const inFlight = new WeakMap<object, Set<(err: unknown) => void>>();
+
+function lostConnectionError(): Error {
+  return Object.assign(new Error('the connection to the server was lost'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
+}
+
+function watchConnection(c: Connection): Set<(err: unknown) => void> {
+  let set = inFlight.get(c);
+  if (set !== undefined) return set;
+  const running = new Set<(err: unknown) => void>();
+  inFlight.set(c, running);
+  const fail = (err: unknown): void => {
+    deadConnections.add(c);
+    for (const f of [...running]) f(err);
+  };
+  c.on('error', (err: unknown) => fail((err as MysqlErrorLike | null)?.fatal === true ? err : lostConnectionError()));
+  c.on('end', () => fail(lostConnectionError()));
+  set = running;
+  return set;
+}
+
 /** Runs one statement on a core connection, streaming rows (at most maxRows kept). */
 function runQuery(c: Connection, sql: string, opts: QueryOpts = {}): Promise<QueryOutcome> {
   return new Promise<QueryOutcome>((resolve, reject) => {
+    // mysql2 also queues commands on a connection whose socket closed without a network error.
+    const state = (c as { state?: string }).state;
+    if (deadConnections.has(c) || state === 'error' || state === 'disconnected') {
+      deadConnections.add(c);
+      reject(Object.assign(new Error('the connection was closed after a failure'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }));
+      return;
+    }
+    const running = watchConnection(c);
+    let settled = false;
+    const abort = (err: unknown): void => {
+      if (settled) return;
+      settled = true;
+      running.delete(abort);
+      reject(err);
+    };
+    running.add(abort);
     let fields: FieldPacket[] | null = null;
     const rows: unknown[][] = [];
     let overflow = false;
     let header: { affectedRows?: number; insertId?: unknown; serverStatus?: number } | null = null;
-    let failed = false;
     const maxRows = opts.maxRows ?? Number.MAX_SAFE_INTEGER;
     const q = c.query({ sql, rowsAsArray: true, ...(opts.timeoutMs ? { timeout: opts.timeoutMs } : {}), ...(opts.raw ? { typeCast: false } : {}) });
     q.on('error', (err: unknown) => {
-      failed = true;
-      reject(err);
+      if ((err as MysqlErrorLike).fatal === true) deadConnections.add(c);
+      abort(err);
     });
     q.on('fields', (f: FieldPacket[] | undefined) => {
       if (Array.isArray(f)) fields = f; // mysql2 emits 'fields' with undefined for an OK packet
@@ -1311,7 +1368,9 @@ function runQuery(c: Connection, sql: string, opts: QueryOpts = {}): Promise<Que
       rows.push(opts.raw ? r : r.map(valueOut));
     });
     q.on('end', () => {
-      if (failed) return;
+      if (settled) return;
+      settled = true;
+      running.delete(abort);
       if (fields !== null) {
         const f = fields as FieldPacket[];
         resolve({ kind: 'rows', columns: f.map((x) => x.name), rows, fields: f, overflow });
@@ -1409,6 +1468,14 @@ function streamRows(c: Connection, sql: string, onChunk: (values: string) => Pro
     let bytes = 0;
     let chain = Promise.resolve();
     let failed = false;
+    const running = watchConnection(c);
+    const abort = (err: unknown): void => {
+      if (failed) return;
+      failed = true;
+      running.delete(abort);
+      reject(err);
+    };
+    running.add(abort);
     const q = c.query({ sql, rowsAsArray: true, typeCast: false });
     const flush = (): void => {
       if (chunk.length === 0) return;
@@ -1417,10 +1484,7 @@ function streamRows(c: Connection, sql: string, onChunk: (values: string) => Pro
       bytes = 0;
       chain = chain.then(() => onChunk(values));
     };
-    q.on('error', (err: unknown) => {
-      failed = true;
-      reject(err);
-    });
+    q.on('error', (err: unknown) => abort(err));
     q.on('fields', (f: FieldPacket[] | undefined) => {
       if (Array.isArray(f)) fields = f;
     });
@@ -1432,12 +1496,12 @@ function streamRows(c: Connection, sql: string, onChunk: (values: string) => Pro
         chunk.push(row);
         bytes += row.length + 1;
       } catch (err) {
-        failed = true;
-        reject(err);
+        abort(err);
       }
     });
     q.on('end', () => {
       if (failed) return;
+      running.delete(abort);
       flush();
       chain.then(resolve, reject);
     });
