@@ -73,6 +73,8 @@ export class MariaDbInstance {
     if (this.running) throw new Error(`mariadb #${this.id} is already running`);
     fs.rmSync(this.socket, { force: true });
     fs.rmSync(this.pidFile, { force: true });
+    fs.mkdirSync(path.join(this.dir, 'tmp'), { recursive: true });
+    execFileSync('chown', ['mysql:mysql', path.join(this.dir, 'tmp')]);
     const args = [
       '--no-defaults',
       '--user=mysql',
@@ -82,6 +84,7 @@ export class MariaDbInstance {
       `--socket=${this.socket}`,
       `--pid-file=${this.pidFile}`,
       `--log-error=${this.errorLog}`,
+      `--tmpdir=${path.join(this.dir, 'tmp')}`,
       `--innodb-buffer-pool-size=${this.bufferPool}`,
       '--innodb-log-file-size=16M',
       '--innodb-log-buffer-size=2M',
@@ -195,7 +198,7 @@ export interface MariaDbEnv {
   /** Why the MariaDB tests are skipped; false when the instances run. */
   readonly skip: string | false;
   readonly instances: MariaDbInstance[];
-  /** Stops every instance and removes their files. */
+  /** Kills every instance and removes their files. */
   stop(): Promise<void>;
 }
 
@@ -278,19 +281,24 @@ export async function startMariaDb(n: number, opts: MariaDbOptions = {}): Promis
   fs.chmodSync(base, 0o755);
   const instances: MariaDbInstance[] = [];
   const stop = async (): Promise<void> => {
-    await Promise.all(instances.map((i) => i.stop()));
+    // The files are deleted right after: no need for a clean shutdown.
+    await Promise.all(instances.map((i) => i.kill9()));
     if (process.env.REPLISQL_KEEP_TEST_DIRS !== '1') fs.rmSync(base, { recursive: true, force: true });
   };
   try {
     const template = path.join(base, 'template');
     fs.mkdirSync(template);
     execFileSync('chown', ['mysql:mysql', template]);
+    const installTmp = path.join(template, 'tmp');
+    fs.mkdirSync(installTmp);
+    execFileSync('chown', ['mysql:mysql', installTmp]);
     const install = spawnSync(
       installDb,
       [
         '--no-defaults',
         '--user=mysql',
         `--datadir=${path.join(template, 'data')}`,
+        `--tmpdir=${installTmp}`,
         '--auth-root-authentication-method=normal',
         '--skip-test-db',
         '--skip-name-resolve',
