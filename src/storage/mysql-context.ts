@@ -49,6 +49,10 @@ export interface AnalyzedStatement {
   readonly usesLastInsertId: boolean;
   /** INSERT/REPLACE ... RETURNING: returns rows, so its insert id is read with LAST_INSERT_ID(). */
   readonly insertReturning: boolean;
+  /** The table an INSERT/REPLACE (or WITH ... INSERT) fills, as written ('' when it cannot be told); null for other statements. */
+  readonly insertTarget: string | null;
+  /** The table a CREATE TABLE (without IF NOT EXISTS) creates; null for other statements. */
+  readonly createdTable: string | null;
 }
 
 // ------------------------------------------------------------------ statement analysis
@@ -192,7 +196,57 @@ export function analyzeStatement(st: Statement, mode: 'read' | 'write', lex: Mys
   const insertReturning =
     mode === 'write' && (verb === 'INSERT' || verb === 'REPLACE') && hasTopLevelWord(tokens, from, to, 'RETURNING');
   const text = inlineParams(sql, tokens, from, to, st.params, lex.noBackslashEscapes === true);
-  return { kind, verb, text, usesLastInsertId, insertReturning };
+  return { kind, verb, text, usesLastInsertId, insertReturning, insertTarget: insertTargetOf(tokens, from, to, verb, kind), createdTable: createdTableOf(tokens, from, to, verb) };
+}
+
+/** A table name as written: `a`.`b`, a.b, `x` → a.b / x (quotes removed). */
+function tableNameAt(tokens: readonly Token[], i: number, to: number): string {
+  const part = (t: Token | undefined): string | null =>
+    t === undefined ? null : t.kind === 'word' ? t.text : t.kind === 'quoted' && t.text.startsWith('`') ? t.text.slice(1, -1).replaceAll('``', '`') : null;
+  const first = part(tokens[i]);
+  if (first === null || i >= to) return '';
+  if (i + 2 < to && tokens[i + 1]!.kind === 'op' && tokens[i + 1]!.text === '.') {
+    const second = part(tokens[i + 2]);
+    return second === null ? '' : `${first}.${second}`;
+  }
+  return first;
+}
+
+function insertTargetOf(tokens: readonly Token[], from: number, to: number, verb: string, kind: MysqlStatementKind): string | null {
+  if (kind !== 'dml') return null;
+  if (verb === 'WITH') return hasTopLevelWord(tokens, from, to, 'INSERT') || hasTopLevelWord(tokens, from, to, 'REPLACE') ? '' : null;
+  if (verb !== 'INSERT' && verb !== 'REPLACE') return null;
+  let i = from + 1;
+  while (i < to && ['LOW_PRIORITY', 'DELAYED', 'HIGH_PRIORITY', 'IGNORE', 'INTO'].includes(upper(tokens[i]))) i++;
+  return tableNameAt(tokens, i, to);
+}
+
+function createdTableOf(tokens: readonly Token[], from: number, to: number, verb: string): string | null {
+  if (verb !== 'CREATE') return null;
+  let i = from + 1;
+  if (upper(tokens[i]) === 'OR' && upper(tokens[i + 1]) === 'REPLACE') i += 2;
+  if (upper(tokens[i]) !== 'TABLE') return null;
+  i++;
+  if (upper(tokens[i]) === 'IF') return null; // IF NOT EXISTS: the table may have been there before
+  return tableNameAt(tokens, i, to) || null;
+}
+
+/**
+ * In a command with a schema change nothing runs speculatively, so the coordinator records no insert
+ * ids for it: every replica generates its own. AUTO_INCREMENT counters of existing tables may differ
+ * between replicas (InnoDB reserves ids in batches for INSERT ... SELECT, INSERT IGNORE, ...), so such
+ * a command may only insert into tables it created itself. Returns the index of the first statement
+ * that breaks this, or -1.
+ */
+export function unpinnableInsert(analyzed: readonly AnalyzedStatement[]): number {
+  if (!analyzed.some((a) => a.kind === 'ddl')) return -1;
+  const created = new Set<string>();
+  for (let i = 0; i < analyzed.length; i++) {
+    const a = analyzed[i]!;
+    if (a.createdTable !== null) created.add(a.createdTable);
+    if (a.insertTarget !== null && (a.insertTarget === '' || !created.has(a.insertTarget))) return i;
+  }
+  return -1;
 }
 
 function hasTopLevelWord(tokens: readonly Token[], from: number, to: number, word: string): boolean {

@@ -37,6 +37,7 @@ import {
   quoteString,
   randomSeed,
   StatementRefusal,
+  unpinnableInsert,
   validateContext,
   type AnalyzedStatement,
   type MysqlErrorLike,
@@ -594,7 +595,7 @@ export class MysqlEngine implements SqlEngine {
             const v = idForContext((await rowsOf(w, 'SELECT LAST_INSERT_ID()'))[0]?.[0]);
             ctx.lastInsertId = v ?? 0;
           }
-          const out = await this.execWrite(w, a, ctx, true);
+          const out = await this.execWrite(w, a, ctx, true, true);
           if (!out.ok) {
             await query(w, 'ROLLBACK TO SAVEPOINT replisql_cmd');
             await query(w, 'RELEASE SAVEPOINT replisql_cmd');
@@ -902,6 +903,21 @@ export class MysqlEngine implements SqlEngine {
         throw e;
       }
     }
+    const bad = unpinnableInsert(analyzed);
+    if (bad >= 0) {
+      const target = analyzed[bad]!.insertTarget;
+      analyzed.length = bad;
+      contexts.length = bad;
+      return {
+        analyzed,
+        contexts,
+        refusal: {
+          code: ErrorCode.UNSAFE_STATEMENT,
+          message: `in a request with a schema change, rows may only be inserted into tables created by that request (${target === '' ? 'this INSERT' : `\`${target}\``} is not): its AUTO_INCREMENT ids could not be pinned; send the INSERT as a request of its own`,
+          statementIndex: bad,
+        },
+      };
+    }
     return { analyzed, contexts, refusal: null };
   }
 
@@ -914,6 +930,7 @@ export class MysqlEngine implements SqlEngine {
     a: AnalyzedStatement,
     ctx: StatementContext | undefined,
     inTransaction: boolean,
+    record = false,
   ): Promise<{ ok: true; result: StatementResult; insertId: number | string | null } | { ok: false; error: Omit<StatementError, 'statementIndex'>; errno?: number }> {
     const preLastId = a.insertReturning ? (ctx?.lastInsertId ?? 0) : undefined;
     await query(w, contextSetSql(ctx, preLastId));
@@ -930,7 +947,7 @@ export class MysqlEngine implements SqlEngine {
         throw this.markFatal(`statement ${JSON.stringify(a.text.slice(0, 80))} ended the engine's transaction; atomicity with the fencing row is lost`, EngineCode.TRANSACTION_ESCAPED);
       }
       let insertId = a.kind === 'dml' ? idForContext(out.insertId) : null;
-      if (insertId !== null && ctx?.insertId === undefined) {
+      if (insertId !== null && record) {
         // The OK packet also reports an explicitly given id, or the id of a row ON DUPLICATE KEY UPDATE
         // changed; only a generated one moves LAST_INSERT_ID(). Pinning a value nothing generated would
         // leave it for the next AUTO_INCREMENT the statement meets on the replica.

@@ -7,8 +7,8 @@
 //   after(() => env.stop());
 //
 // When MariaDB cannot be started (binaries missing, not root, no `mysql` user, the server does not
-// come up), `skip` holds the reason and the tests are reported as skipped with it, unless
-// REPLISQL_REQUIRE_MYSQL=1 is set: then startMariaDb throws, so the test file fails.
+// come up, or REPLISQL_NO_MYSQL=1), `skip` holds the reason and the tests are reported as skipped with
+// it, unless REPLISQL_REQUIRE_MYSQL=1 is set: then startMariaDb throws, so the test file fails.
 // Every server is killed when the test process exits, even after a failure.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -244,22 +244,32 @@ export function freePort(): Promise<number> {
 }
 
 function which(cmd: string): string | null {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  const p = r.stdout.trim();
-  return r.status === 0 && p !== '' ? p : null;
+  for (const d of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (d === '') continue;
+    const p = path.join(d, cmd);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      return p;
+    } catch {
+      // not here
+    }
+  }
+  return null;
 }
 
 /** Why MariaDB cannot run here, or null when it can. */
 function unavailableReason(): { reason: string | null; serverBin: string; installDb: string } {
   const installDb = which(INSTALL_DB) ?? '';
   const serverBin = which('mariadbd') ?? SERVER_CANDIDATES.find((p) => fs.existsSync(p)) ?? '';
+  if (process.env.REPLISQL_NO_MYSQL === '1') return { reason: 'REPLISQL_NO_MYSQL=1', serverBin, installDb };
   if (process.platform !== 'linux') return { reason: `MariaDB tests run on Linux only (this is ${process.platform})`, serverBin, installDb };
   if (installDb === '' || serverBin === '') return { reason: 'MariaDB is not installed (mariadbd / mariadb-install-db not found)', serverBin, installDb };
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
     return { reason: 'MariaDB tests must run as root (the servers are started as the mysql user)', serverBin, installDb };
   }
-  const id = spawnSync('id', ['-u', 'mysql'], { encoding: 'utf8' });
-  if (id.status !== 0) return { reason: 'there is no mysql user to run MariaDB as', serverBin, installDb };
+  const passwd = fs.existsSync('/etc/passwd') ? fs.readFileSync('/etc/passwd', 'utf8') : '';
+  const hasUser = /^mysql:/m.test(passwd) || spawnSync('id', ['-u', 'mysql']).status === 0;
+  if (!hasUser) return { reason: 'there is no mysql user to run MariaDB as', serverBin, installDb };
   return { reason: null, serverBin, installDb };
 }
 

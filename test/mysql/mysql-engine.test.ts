@@ -206,7 +206,13 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
     await e.applyEntry(entry(1, [{ sql: 'CREATE TABLE s(id INT PRIMARY KEY)' }]));
     await e.beginBatch();
     assert.ok((await e.execInBatch([{ sql: 'INSERT INTO s VALUES (1)' }])).ok);
-    const r = await e.execInBatch([{ sql: 'INSERT INTO s VALUES (2)' }, { sql: 'ALTER TABLE s ADD COLUMN at DATETIME DEFAULT CURRENT_TIMESTAMP' }]);
+    // Rows may only be inserted into tables the same request creates: ids of others could not be pinned.
+    const mixed = await e.execInBatch([{ sql: 'ALTER TABLE s ADD COLUMN x INT' }, { sql: 'INSERT INTO s(id) VALUES (2)' }]);
+    assert.ok(!mixed.ok);
+    assert.equal(mixed.error.code, 'UNSAFE_STATEMENT');
+    assert.equal(mixed.error.statementIndex, 1);
+    assert.match(mixed.error.message, /tables created by that request \(`s` is not\)/);
+    const r = await e.execInBatch([{ sql: 'DELETE FROM s WHERE id = 2' }, { sql: 'ALTER TABLE s ADD COLUMN at DATETIME DEFAULT CURRENT_TIMESTAMP' }]);
     assert.ok(!r.ok);
     assert.equal(r.error.code, MysqlEngineCode.DDL_NOT_SPECULATIVE);
     assert.equal(r.error.statementIndex, 1);
