@@ -299,7 +299,10 @@ function checkDdl(tokens: readonly Token[], from: number, to: number, verb: stri
     throw new StatementRefusal(EngineCode.FORBIDDEN_STATEMENT, `${verb} ${what} is not replicated: only tables, indexes, views and triggers are`);
   }
   if (object === 'TRIGGER') {
-    for (let k = i + 1; k < to; k++) {
+    // The body starts after FOR EACH ROW (before it, INSERT names the triggering event).
+    let body = i + 1;
+    while (body + 2 < to && !(upper(tokens[body]) === 'FOR' && upper(tokens[body + 1]) === 'EACH' && upper(tokens[body + 2]) === 'ROW')) body++;
+    for (let k = body + 3; k < to; k++) {
       const w = upper(tokens[k]);
       if ((w === 'INSERT' || w === 'REPLACE') && !isAfterDotOrName(tokens, k)) {
         throw new StatementRefusal(

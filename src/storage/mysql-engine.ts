@@ -144,7 +144,7 @@ const FENCE_DDL = `CREATE TABLE IF NOT EXISTS ${STATE_TABLE} (
   pending_next INT UNSIGNED NULL,
   pending_ddl TINYINT NOT NULL DEFAULT 0,
   install_pending TINYINT NOT NULL DEFAULT 0,
-  CONSTRAINT replisql_one_row CHECK (id = 1)
+  CHECK (id = 1)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`;
 const FENCE_COLUMNS = 'applied_index, term, chain_hash, pending_index, pending_term, pending_hash, pending_next, pending_ddl, install_pending';
 
@@ -525,10 +525,11 @@ export class MysqlEngine implements SqlEngine {
             break;
           }
           results.push(out.result);
-          if (i + 1 < plan.analyzed.length) await this.writePending(w, { ...marker, next: i + 1, ddlStarted: false });
-          else await this.writeFence(w, next);
+          const last = i + 1 === plan.analyzed.length && plan.refusal === null;
+          if (last) await this.writeFence(w, next);
+          else await this.writePending(w, { ...marker, next: i + 1, ddlStarted: false });
           await query(w, 'COMMIT', this.writeTimeoutMs);
-          if (i + 1 === plan.analyzed.length) {
+          if (last) {
             this.state = { ...next, pending: null, installPending: false };
             return { skipped: false, ok: true, results };
           }
@@ -537,7 +538,10 @@ export class MysqlEngine implements SqlEngine {
       if (failed === null && plan.refusal !== null) failed = plan.refusal;
       await this.writeFence(w, next);
     } catch (err) {
-      throw await this.afterWriteError(w, err, 'rollback');
+      const out = await this.afterWriteError(w, err, 'rollback');
+      // The cached marker may be ahead of a transaction that did not commit: read what the database has.
+      if (this.failure === null && this.writer === w) this.state = await readFence(w).catch(() => this.state);
+      throw out;
     }
     this.state = { ...next, pending: null, installPending: false };
     return failed === null ? { skipped: false, ok: true, results } : { skipped: false, ok: false, error: failed };

@@ -289,6 +289,13 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
     assert.ok(!partial.skipped && !partial.ok);
     assert.equal(partial.error.statementIndex, 1);
     assert.deepEqual(await rows(e, "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME IN ('y', 'z')"), [['y']]);
+    // A refused statement after the last DML statement ends the entry with that error too.
+    const refused = await e.applyEntry(entry(6, [{ sql: 'CREATE TABLE q(id INT)' }, { sql: 'INSERT INTO q VALUES (1)' }, { sql: 'SET @x = 1' }]));
+    assert.ok(!refused.skipped && !refused.ok);
+    assert.equal(refused.error.code, 'REPLISQL_FORBIDDEN_STATEMENT');
+    assert.equal(refused.error.statementIndex, 2);
+    assert.deepEqual(await rows(e, 'SELECT id FROM q'), [[1]]);
+    assert.deepEqual(await e.appliedState(), { appliedIndex: 6, term: 1, chainHash: 'h6' });
   });
 
   it('a server killed -9 right after a schema change: the engine is unhealthy, recovers, and the re-apply completes the entry', async () => {
