@@ -192,6 +192,12 @@ export function analyzeStatement(st: Statement, mode: 'read' | 'write', lex: Mys
       if (reason !== undefined) throw new StatementRefusal(ErrorCode.UNSAFE_STATEMENT, `${t.text.toUpperCase()}() cannot be replicated: ${reason}`);
     }
     usesLastInsertId = found.pinnable.includes('LAST_INSERT_ID');
+    if (found.pinnable.includes('RAND') && scansRows(tokens, from, to, verb) && !hasTopLevelOrderBy(tokens, from, to)) {
+      throw new StatementRefusal(
+        ErrorCode.UNSAFE_STATEMENT,
+        `RAND() in ${verb === 'CREATE' ? 'CREATE TABLE ... SELECT' : verb === 'INSERT' || verb === 'REPLACE' ? `${verb} ... SELECT` : verb} without ORDER BY cannot be replicated: each row gets the next random number, and replicas may visit the rows in a different order (their optimizers choose plans from sampled statistics); add ORDER BY on a unique key`,
+      );
+    }
   }
   const insertReturning =
     mode === 'write' && (verb === 'INSERT' || verb === 'REPLACE') && hasTopLevelWord(tokens, from, to, 'RETURNING');
@@ -247,6 +253,24 @@ export function unpinnableInsert(analyzed: readonly AnalyzedStatement[]): number
     if (a.insertTarget !== null && (a.insertTarget === '' || !created.has(a.insertTarget))) return i;
   }
   return -1;
+}
+
+/** UPDATE, DELETE and INSERT/REPLACE/CREATE TABLE ... SELECT go through rows in an order the optimizer picks. */
+function scansRows(tokens: readonly Token[], from: number, to: number, verb: string): boolean {
+  if (verb === 'UPDATE' || verb === 'DELETE' || verb === 'WITH') return true;
+  if (verb === 'INSERT' || verb === 'REPLACE' || verb === 'CREATE') return hasTopLevelWord(tokens, from, to, 'SELECT');
+  return false;
+}
+
+function hasTopLevelOrderBy(tokens: readonly Token[], from: number, to: number): boolean {
+  let depth = 0;
+  for (let i = from; i < to - 1; i++) {
+    const t = tokens[i]!;
+    if (t.kind === 'lparen') depth++;
+    else if (t.kind === 'rparen') depth--;
+    else if (depth === 0 && upper(t) === 'ORDER' && upper(tokens[i + 1]) === 'BY') return true;
+  }
+  return false;
 }
 
 function hasTopLevelWord(tokens: readonly Token[], from: number, to: number, word: string): boolean {

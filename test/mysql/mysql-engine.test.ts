@@ -86,13 +86,13 @@ const SCHEMA: Statement[] = [
 /** Commands a coordinator executes; each becomes one log entry. */
 const COMMANDS: Statement[][] = [
   [{ sql: "INSERT INTO ev(k, r) VALUES ('a', RAND()), ('b', RAND())" }],
-  [{ sql: "INSERT INTO ev(k) VALUES ('c')" }, { sql: "UPDATE ev SET n = n + 1, r = RAND() WHERE k = 'a'" }],
+  [{ sql: "INSERT INTO ev(k) VALUES ('c')" }, { sql: "UPDATE ev SET n = n + 1, r = RAND() WHERE k = 'a' ORDER BY id" }],
   [{ sql: "INSERT INTO ev(k, at) VALUES ('d', NOW(6) - INTERVAL 1 DAY)" }],
   [{ sql: "INSERT IGNORE INTO ev(k) VALUES ('e'), ('a'), ('f')" }],
   [{ sql: "INSERT INTO ev(k) SELECT CONCAT(k, '2') FROM ev WHERE k IN ('a', 'b') ORDER BY id" }],
   [{ sql: "INSERT INTO ev(k, r) VALUES ('a', 0) ON DUPLICATE KEY UPDATE r = RAND(), n = n + 10" }],
   [{ sql: "INSERT INTO log(ev_id, note) VALUES (LAST_INSERT_ID(), 'last insert id')" }],
-  [{ sql: "DELETE FROM ev WHERE k = 'b2'" }, { sql: "UPDATE ev SET r = RAND(7) WHERE k = 'c'" }],
+  [{ sql: "DELETE FROM ev WHERE k = 'b2'" }, { sql: "UPDATE ev SET r = RAND(7) WHERE k = 'c' ORDER BY id" }],
   [{ sql: 'INSERT INTO ev(k) VALUES (?)', params: ['p'] }, { sql: "INSERT INTO ev(id, k) VALUES (1000, 'explicit')" }, { sql: "INSERT INTO ev(k) VALUES ('after-explicit')" }],
   [{ sql: "REPLACE INTO ev(id, k, r) VALUES (1000, 'explicit', UNIX_TIMESTAMP(NOW(6)))" }],
   [{ sql: "INSERT INTO ev(k) VALUES ('ret') RETURNING id, k" }],
@@ -143,6 +143,72 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
     assert.ok(Math.abs(Number(at) * 1000 - (Date.now() - 3_600_000)) < 60_000, `at=${at}`);
   });
 
+  it('a random workload converges: batches committed or rolled back and re-applied by the coordinator, replayed by a follower', async () => {
+    const seed = Number(process.env.REPLISQL_MYSQL_SEED ?? 20_251_128);
+    let x = seed >>> 0;
+    const rnd = (n: number): number => {
+      // mulberry32
+      x = (x + 0x6d2b79f5) >>> 0;
+      let t = x;
+      t = Math.imul(t ^ (t >>> 15), t | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n;
+    };
+    const k = (): number => Math.floor(rnd(60));
+    const ops: (() => Statement[])[] = [
+      () => [{ sql: 'INSERT INTO w(k, v) VALUES (?, RAND()), (?, RAND())', params: [k(), k()] }],
+      () => [{ sql: 'INSERT IGNORE INTO w(k) VALUES (?), (?), (?)', params: [k(), k(), k()] }],
+      () => [{ sql: 'INSERT INTO w(k, v) VALUES (?, 1) ON DUPLICATE KEY UPDATE v = RAND(), n = n + 1', params: [k()] }],
+      () => [{ sql: 'UPDATE w SET v = RAND(), t = NOW(6) WHERE k BETWEEN ? AND ? ORDER BY id', params: [k(), k()] }],
+      () => [{ sql: 'DELETE FROM w WHERE k = ?', params: [k()] }],
+      () => [{ sql: 'INSERT INTO w(k) SELECT k + 100 FROM w WHERE k < ? ORDER BY id', params: [Math.floor(rnd(8))] }],
+      () => [{ sql: 'UPDATE w SET n = n + 1 ORDER BY id LIMIT 3' }],
+      () => [{ sql: 'REPLACE INTO w(id, k, v) VALUES (?, ?, RAND())', params: [1 + Math.floor(rnd(20)), k()] }],
+      () => [{ sql: 'INSERT INTO w(k, v) VALUES (?, UNIX_TIMESTAMP(NOW(6)))', params: [k()] }, { sql: 'UPDATE w SET n = LAST_INSERT_ID() WHERE id = LAST_INSERT_ID()' }],
+    ];
+    const [a, b] = env.instances;
+    const coord = await opened(a!, 'random_coord');
+    const follower = await opened(b!, 'random_follower');
+    const schema = [{ sql: 'CREATE TABLE w(id BIGINT AUTO_INCREMENT PRIMARY KEY, k INT UNIQUE, v DOUBLE, t DATETIME(6) DEFAULT CURRENT_TIMESTAMP(6), n BIGINT DEFAULT 0)' }];
+    await coord.applyEntry(entry(1, schema));
+    await follower.applyEntry(entry(1, schema));
+    let index = 1;
+    let failures = 0;
+    let rolledBack = 0;
+    for (let batch = 0; batch < 40; batch++) {
+      await coord.beginBatch();
+      const logged: (readonly Statement[])[] = [];
+      const size = 1 + Math.floor(rnd(6));
+      for (let c = 0; c < size; c++) {
+        const r = await coord.execInBatch(ops[Math.floor(rnd(ops.length))]!());
+        if (r.ok) logged.push(JSON.parse(JSON.stringify(r.statements)) as Statement[]);
+        else failures++;
+      }
+      if (logged.length === 0) {
+        await coord.rollbackBatch();
+        continue;
+      }
+      if (rnd(1) < 0.25) {
+        // The coordinator lost its role: its batch is rolled back and it applies the committed entries.
+        await coord.rollbackBatch();
+        rolledBack++;
+        for (const [i, stmts] of logged.entries()) assert.ok(!(await coord.applyEntry(entry(index + 1 + i, stmts))).skipped);
+      } else {
+        await coord.commitBatch({ appliedIndex: index + logged.length, term: 1, chainHash: `h${index + logged.length}` });
+      }
+      for (const [i, stmts] of logged.entries()) {
+        const r = await follower.applyEntry(entry(index + 1 + i, stmts));
+        assert.ok(!r.skipped && r.ok, `seed ${seed}: entry ${index + 1 + i} ${JSON.stringify(stmts)} failed on the follower: ${JSON.stringify(r)}`);
+      }
+      index += logged.length;
+    }
+    assert.ok(failures > 0 && rolledBack > 0, `seed ${seed}: the workload should include failed commands (${failures}) and rolled back batches (${rolledBack})`);
+    const all = 'SELECT id, k, v, t, n FROM w ORDER BY id';
+    assert.deepEqual(await rows(follower, all), await rows(coord, all), `seed ${seed}`);
+    assert.equal(await follower.dump(), await coord.dump(), `seed ${seed}`);
+    assert.ok((await rows(coord, 'SELECT COUNT(*) FROM w'))[0]![0] as number > 10);
+  });
+
   it('refuses what cannot be made deterministic with UNSAFE_STATEMENT, as data, and keeps the batch usable', async () => {
     const e = await opened(env.instances[0]!);
     await e.applyEntry(entry(1, [{ sql: 'CREATE TABLE u(id INT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(100), n INT DEFAULT 0)' }]));
@@ -158,6 +224,8 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
       ['INSERT INTO u(v) VALUES (@@hostname)', /@@hostname/],
       ['INSERT INTO u(v) VALUES (DATABASE())', /DATABASE\(\)/],
       ['INSERT INTO u(v) VALUES (CONNECTION_ID())', /CONNECTION_ID\(\)/],
+      ['UPDATE u SET n = RAND() * 10 WHERE id > 0', /RAND\(\) in UPDATE without ORDER BY/],
+      ['INSERT INTO u(v) SELECT RAND() FROM u', /RAND\(\) in INSERT \.\.\. SELECT without ORDER BY/],
       ["LOAD DATA INFILE '/etc/hostname' INTO TABLE u", /LOAD DATA/],
       ["CREATE TRIGGER u_ai AFTER INSERT ON u FOR EACH ROW INSERT INTO u2 VALUES (NEW.id)", /trigger that inserts rows/],
     ];
