@@ -192,7 +192,21 @@ export function analyzeStatement(st: Statement, mode: 'read' | 'write', lex: Mys
       if (reason !== undefined) throw new StatementRefusal(ErrorCode.UNSAFE_STATEMENT, `${t.text.toUpperCase()}() cannot be replicated: ${reason}`);
     }
     usesLastInsertId = found.pinnable.includes('LAST_INSERT_ID');
-    if (found.pinnable.includes('RAND') && scansRows(tokens, from, to, verb) && !hasTopLevelOrderBy(tokens, from, to)) {
+    const ordered = hasTopLevelOrderBy(tokens, from, to);
+    if ((verb === 'INSERT' || verb === 'REPLACE' || isCreateTable(tokens, from)) && hasTopLevelWord(tokens, from, to, 'SELECT') && !ordered) {
+      const what = verb === 'CREATE' ? 'CREATE TABLE ... SELECT' : `${verb} ... SELECT`;
+      throw new StatementRefusal(
+        ErrorCode.UNSAFE_STATEMENT,
+        `${what} without ORDER BY cannot be replicated: the order the SELECT returns rows in decides their AUTO_INCREMENT ids and which duplicate wins, and replicas may return them in another order; add ORDER BY on a unique key`,
+      );
+    }
+    if (verb === 'UPDATE' && upper(tokens[from + 1]) === 'IGNORE' && !ordered) {
+      throw new StatementRefusal(
+        ErrorCode.UNSAFE_STATEMENT,
+        'UPDATE IGNORE without ORDER BY cannot be replicated: which rows are skipped depends on the order the replica visits them; add ORDER BY on a unique key',
+      );
+    }
+    if (found.pinnable.includes('RAND') && scansRows(tokens, from, to, verb) && !ordered) {
       throw new StatementRefusal(
         ErrorCode.UNSAFE_STATEMENT,
         `RAND() in ${verb === 'CREATE' ? 'CREATE TABLE ... SELECT' : verb === 'INSERT' || verb === 'REPLACE' ? `${verb} ... SELECT` : verb} without ORDER BY cannot be replicated: each row gets the next random number, and replicas may visit the rows in a different order (their optimizers choose plans from sampled statistics); add ORDER BY on a unique key`,
@@ -258,8 +272,15 @@ export function unpinnableInsert(analyzed: readonly AnalyzedStatement[]): number
 /** UPDATE, DELETE and INSERT/REPLACE/CREATE TABLE ... SELECT go through rows in an order the optimizer picks. */
 function scansRows(tokens: readonly Token[], from: number, to: number, verb: string): boolean {
   if (verb === 'UPDATE' || verb === 'DELETE' || verb === 'WITH') return true;
-  if (verb === 'INSERT' || verb === 'REPLACE' || verb === 'CREATE') return hasTopLevelWord(tokens, from, to, 'SELECT');
+  if (verb === 'INSERT' || verb === 'REPLACE' || isCreateTable(tokens, from)) return hasTopLevelWord(tokens, from, to, 'SELECT');
   return false;
+}
+
+function isCreateTable(tokens: readonly Token[], from: number): boolean {
+  if (upper(tokens[from]) !== 'CREATE') return false;
+  let i = from + 1;
+  if (upper(tokens[i]) === 'OR' && upper(tokens[i + 1]) === 'REPLACE') i += 2;
+  return upper(tokens[i]) === 'TABLE';
 }
 
 function hasTopLevelOrderBy(tokens: readonly Token[], from: number, to: number): boolean {

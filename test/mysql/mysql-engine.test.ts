@@ -225,7 +225,9 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
       ['INSERT INTO u(v) VALUES (DATABASE())', /DATABASE\(\)/],
       ['INSERT INTO u(v) VALUES (CONNECTION_ID())', /CONNECTION_ID\(\)/],
       ['UPDATE u SET n = RAND() * 10 WHERE id > 0', /RAND\(\) in UPDATE without ORDER BY/],
-      ['INSERT INTO u(v) SELECT RAND() FROM u', /RAND\(\) in INSERT \.\.\. SELECT without ORDER BY/],
+      ['INSERT INTO u(v) SELECT RAND() FROM u', /INSERT \.\.\. SELECT without ORDER BY/],
+      ['INSERT INTO u(v) SELECT v FROM u WHERE n > 1', /INSERT \.\.\. SELECT without ORDER BY/],
+      ['UPDATE IGNORE u SET id = id + 1', /UPDATE IGNORE without ORDER BY/],
       ["LOAD DATA INFILE '/etc/hostname' INTO TABLE u", /LOAD DATA/],
       ["CREATE TRIGGER u_ai AFTER INSERT ON u FOR EACH ROW INSERT INTO u2 VALUES (NEW.id)", /trigger that inserts rows/],
     ];
