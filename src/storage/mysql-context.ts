@@ -53,6 +53,11 @@ export interface AnalyzedStatement {
   readonly insertTarget: string | null;
   /** The table a CREATE TABLE (without IF NOT EXISTS) creates; null for other statements. */
   readonly createdTable: string | null;
+  /**
+   * Set when the result depends on the order rows are visited in, which can differ between replicas,
+   * as soon as the statement changes more than one row (what it is, for the error message).
+   */
+  readonly orderSensitive: string | null;
 }
 
 // ------------------------------------------------------------------ statement analysis
@@ -171,6 +176,7 @@ export function analyzeStatement(st: Statement, mode: 'read' | 'write', lex: Mys
     checkVariables(tokens, from, to);
   }
   let usesLastInsertId = false;
+  let orderSensitive: string | null = null;
   if (mode === 'write') {
     let found;
     try {
@@ -200,23 +206,28 @@ export function analyzeStatement(st: Statement, mode: 'read' | 'write', lex: Mys
         `${what} without ORDER BY cannot be replicated: the order the SELECT returns rows in decides their AUTO_INCREMENT ids and which duplicate wins, and replicas may return them in another order; add ORDER BY on a unique key`,
       );
     }
-    if (verb === 'UPDATE' && upper(tokens[from + 1]) === 'IGNORE' && !ordered) {
-      throw new StatementRefusal(
-        ErrorCode.UNSAFE_STATEMENT,
-        'UPDATE IGNORE without ORDER BY cannot be replicated: which rows are skipped depends on the order the replica visits them; add ORDER BY on a unique key',
-      );
-    }
-    if (found.pinnable.includes('RAND') && scansRows(tokens, from, to, verb) && !ordered) {
-      throw new StatementRefusal(
-        ErrorCode.UNSAFE_STATEMENT,
-        `RAND() in ${verb === 'CREATE' ? 'CREATE TABLE ... SELECT' : verb === 'INSERT' || verb === 'REPLACE' ? `${verb} ... SELECT` : verb} without ORDER BY cannot be replicated: each row gets the next random number, and replicas may visit the rows in a different order (their optimizers choose plans from sampled statistics); add ORDER BY on a unique key`,
-      );
+    // UPDATE/DELETE visit rows in the order the optimizer picks, and optimizers choose plans from
+    // sampled statistics, which differ between servers. That matters when RAND() gives each row the
+    // next number of the sequence, or when IGNORE skips rows: only for more than one row, which the
+    // engine checks after running the statement (orderSensitive).
+    if (!ordered && (verb === 'UPDATE' || verb === 'DELETE' || verb === 'WITH')) {
+      if (found.pinnable.includes('RAND')) orderSensitive = `RAND() in ${verb === 'WITH' ? 'a statement' : `an ${verb}`} without ORDER BY that changes more than one row`;
+      else if (upper(tokens[from + 1]) === 'IGNORE') orderSensitive = `${verb} IGNORE without ORDER BY that changes more than one row`;
     }
   }
   const insertReturning =
     mode === 'write' && (verb === 'INSERT' || verb === 'REPLACE') && hasTopLevelWord(tokens, from, to, 'RETURNING');
   const text = inlineParams(sql, tokens, from, to, st.params, lex.noBackslashEscapes === true);
-  return { kind, verb, text, usesLastInsertId, insertReturning, insertTarget: insertTargetOf(tokens, from, to, verb, kind), createdTable: createdTableOf(tokens, from, to, verb) };
+  return {
+    kind,
+    verb,
+    text,
+    usesLastInsertId,
+    insertReturning,
+    insertTarget: insertTargetOf(tokens, from, to, verb, kind),
+    createdTable: createdTableOf(tokens, from, to, verb),
+    orderSensitive,
+  };
 }
 
 /** A table name as written: `a`.`b`, a.b, `x` → a.b / x (quotes removed). */
@@ -267,13 +278,6 @@ export function unpinnableInsert(analyzed: readonly AnalyzedStatement[]): number
     if (a.insertTarget !== null && (a.insertTarget === '' || !created.has(a.insertTarget))) return i;
   }
   return -1;
-}
-
-/** UPDATE, DELETE and INSERT/REPLACE/CREATE TABLE ... SELECT go through rows in an order the optimizer picks. */
-function scansRows(tokens: readonly Token[], from: number, to: number, verb: string): boolean {
-  if (verb === 'UPDATE' || verb === 'DELETE' || verb === 'WITH') return true;
-  if (verb === 'INSERT' || verb === 'REPLACE' || isCreateTable(tokens, from)) return hasTopLevelWord(tokens, from, to, 'SELECT');
-  return false;
 }
 
 function isCreateTable(tokens: readonly Token[], from: number): boolean {

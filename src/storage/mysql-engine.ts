@@ -947,6 +947,16 @@ export class MysqlEngine implements SqlEngine {
       return { ok: false, error: { code: errorCodeOf(err), message: errorMessageOf(err) }, ...(errno === undefined ? {} : { errno }) };
     }
     if (out.kind === 'ok') {
+      if (a.orderSensitive !== null && out.affectedRows > 1) {
+        // Undone by the caller (savepoint or transaction rollback), like any statement error.
+        return {
+          ok: false,
+          error: {
+            code: ErrorCode.UNSAFE_STATEMENT,
+            message: `${a.orderSensitive} cannot be replicated: replicas may visit the rows in a different order; add ORDER BY on a unique key`,
+          },
+        };
+      }
       if (inTransaction && (out.serverStatus & SERVER_STATUS_IN_TRANS) === 0) {
         throw this.markFatal(`statement ${JSON.stringify(a.text.slice(0, 80))} ended the engine's transaction; atomicity with the fencing row is lost`, EngineCode.TRANSACTION_ESCAPED);
       }

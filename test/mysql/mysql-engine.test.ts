@@ -160,6 +160,8 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
       () => [{ sql: 'INSERT IGNORE INTO w(k) VALUES (?), (?), (?)', params: [k(), k(), k()] }],
       () => [{ sql: 'INSERT INTO w(k, v) VALUES (?, 1) ON DUPLICATE KEY UPDATE v = RAND(), n = n + 1', params: [k()] }],
       () => [{ sql: 'UPDATE w SET v = RAND(), t = NOW(6) WHERE k BETWEEN ? AND ? ORDER BY id', params: [k(), k()] }],
+      () => [{ sql: 'UPDATE w SET v = RAND() WHERE k BETWEEN ? AND ?', params: [k(), k()] }], // refused when it changes several rows
+      () => [{ sql: 'UPDATE w SET v = RAND(), n = n + 1 WHERE k = ?', params: [k()] }],
       () => [{ sql: 'DELETE FROM w WHERE k = ?', params: [k()] }],
       () => [{ sql: 'INSERT INTO w(k) SELECT k + 100 FROM w WHERE k < ? ORDER BY id', params: [Math.floor(rnd(8))] }],
       () => [{ sql: 'UPDATE w SET n = n + 1 ORDER BY id LIMIT 3' }],
@@ -224,10 +226,10 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
       ['INSERT INTO u(v) VALUES (@@hostname)', /@@hostname/],
       ['INSERT INTO u(v) VALUES (DATABASE())', /DATABASE\(\)/],
       ['INSERT INTO u(v) VALUES (CONNECTION_ID())', /CONNECTION_ID\(\)/],
-      ['UPDATE u SET n = RAND() * 10 WHERE id > 0', /RAND\(\) in UPDATE without ORDER BY/],
+      ['UPDATE u SET n = RAND() * 10 WHERE id > 0', /RAND\(\) in an UPDATE without ORDER BY that changes more than one row/],
       ['INSERT INTO u(v) SELECT RAND() FROM u', /INSERT \.\.\. SELECT without ORDER BY/],
       ['INSERT INTO u(v) SELECT v FROM u WHERE n > 1', /INSERT \.\.\. SELECT without ORDER BY/],
-      ['UPDATE IGNORE u SET id = id + 1', /UPDATE IGNORE without ORDER BY/],
+      ['UPDATE IGNORE u SET id = id + 1', /UPDATE IGNORE without ORDER BY that changes more than one row/],
       ["LOAD DATA INFILE '/etc/hostname' INTO TABLE u", /LOAD DATA/],
       ["CREATE TRIGGER u_ai AFTER INSERT ON u FOR EACH ROW INSERT INTO u2 VALUES (NEW.id)", /trigger that inserts rows/],
     ];
@@ -260,8 +262,9 @@ describe('MysqlEngine on MariaDB', { skip: env.skip }, () => {
       assert.ok(!r.ok, sql);
       assert.equal(r.error.code, 'REPLISQL_FORBIDDEN_STATEMENT', `${sql}: ${r.error.message}`);
     }
-    // With ORDER BY, LIMIT is deterministic.
+    // With ORDER BY, LIMIT is deterministic; RAND() in an UPDATE of one row is too.
     assert.ok((await e.execInBatch([{ sql: 'UPDATE u SET n = 2 ORDER BY id LIMIT 1' }])).ok);
+    assert.ok((await e.execInBatch([{ sql: "UPDATE u SET n = n + RAND() * 0 WHERE v = 'keep'" }])).ok);
     await e.commitBatch({ appliedIndex: 2, term: 1, chainHash: 'h2' });
     assert.deepEqual(await rows(e, 'SELECT v, n FROM u ORDER BY id'), [['keep', 2]]);
     // The same refusals hold on the apply path (every replica refuses alike).
