@@ -203,6 +203,8 @@ export interface MariaDbEnv {
 }
 
 const live = new Set<MariaDbInstance>();
+/** Base directories to remove if the process is interrupted before stop(). */
+const baseDirs = new Set<string>();
 let exitHookInstalled = false;
 
 function installExitHook(): void {
@@ -221,6 +223,10 @@ function installExitHook(): void {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.once(sig, () => {
       killAll();
+      if (process.env.REPLISQL_KEEP_TEST_DIRS !== '1') {
+        // The servers may still hold their files for a moment; removal is best effort.
+        for (const d of baseDirs) fs.rmSync(d, { recursive: true, force: true, maxRetries: 3 });
+      }
       process.exit(130);
     });
   }
@@ -288,12 +294,14 @@ export async function startMariaDb(n: number, opts: MariaDbOptions = {}): Promis
   if (reason !== null) return skipped(reason);
   installExitHook();
   const base = fs.mkdtempSync(path.join(os.tmpdir(), 'replisql-mariadb-'));
+  baseDirs.add(base);
   fs.chmodSync(base, 0o755);
   const instances: MariaDbInstance[] = [];
   const stop = async (): Promise<void> => {
     // The files are deleted right after: no need for a clean shutdown.
     await Promise.all(instances.map((i) => i.kill9()));
     if (process.env.REPLISQL_KEEP_TEST_DIRS !== '1') fs.rmSync(base, { recursive: true, force: true });
+    baseDirs.delete(base);
   };
   try {
     const template = path.join(base, 'template');
