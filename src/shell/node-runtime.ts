@@ -56,6 +56,9 @@ export class NodeRuntime {
   private heldTakeover: { readonly from: NodeId; readonly msg: Message; readonly untilMs: number } | null = null;
   private takeoverHoldMs = 0;
   private readonly invalidPeerLog = new LogRateLimiter(5000);
+  /** The one database recovery that is scheduled (a timer) or queued/running (see onDatabaseFailure). */
+  private recovery: NodeJS.Timeout | 'queued' | null = null;
+  private readonly dbFailureLog = new LogRateLimiter(5000);
 
   constructor(opts: NodeRuntimeOptions) {
     this.config = opts.config;
@@ -151,6 +154,7 @@ export class NodeRuntime {
     if (this.stopped) return;
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
+    if (this.recovery !== null && this.recovery !== 'queued') clearTimeout(this.recovery);
     await this.listener?.close().catch(() => undefined);
     await this.transport?.close().catch(() => undefined);
     this.clients?.close();
@@ -325,15 +329,47 @@ export class NodeRuntime {
     this.releaseTakeover();
   }
 
+  /**
+   * A database task failed. While the database is down every queued task fails (one per committed
+   * entry), so: the first failure of an outage is logged, later ones at most once per 5 s, and one
+   * recovery at a time is scheduled (a recovery per failure made concurrent close()/open() calls on
+   * the engine and thousands of reconnect attempts and log lines per second).
+   */
   private onDatabaseFailure(err: unknown): void {
+    const message = (err as Error)?.message ?? String(err);
+    const outageStarts = this.healthy;
     this.healthy = false;
-    this.logger.error({ err: (err as Error)?.message ?? String(err) }, `database operation failed: ${(err as Error)?.message ?? String(err)}; the node keeps its place in the log and acknowledges nothing until the database recovers`);
-    // Retry from where the database is: re-read its applied state and re-queue what follows.
-    setTimeout(() => void this.recoverDatabase(), 1000).unref();
+    const suppressed = this.dbFailureLog.take('database');
+    if (outageStarts || suppressed !== null) {
+      this.logger.error(
+        { err: message, ...(suppressed !== null && suppressed > 0 ? { suppressed } : {}) },
+        `database operation failed: ${message}; the node keeps its place in the log and acknowledges nothing until the database recovers${suppressed !== null && suppressed > 0 ? ` (${suppressed} more failures since the last such line)` : ''}`,
+      );
+    }
+    this.scheduleRecovery();
   }
 
+  private scheduleRecovery(): void {
+    if (this.stopped || this.recovery !== null) return;
+    const timer = setTimeout(() => {
+      this.recovery = 'queued';
+      this.dbQueue.push(() => this.recoverDatabase());
+    }, 1000);
+    timer.unref();
+    this.recovery = timer;
+  }
+
+  /**
+   * Runs on the database queue, so nothing else uses the engine meanwhile: reopens it if needed,
+   * re-reads its applied state and applies, here and in order, every entry committed since (entries
+   * queued behind this task are then skipped as applied). A failure goes back to onDatabaseFailure,
+   * which schedules the next attempt.
+   */
   private async recoverDatabase(): Promise<void> {
-    if (this.stopped) return;
+    if (this.stopped) {
+      this.recovery = null;
+      return;
+    }
     try {
       if (!this.engine.isHealthy()) {
         await this.engine.close().catch(() => undefined);
@@ -342,14 +378,20 @@ export class NodeRuntime {
       }
       const state = await this.engine.appliedState();
       this.engineApplied = state.appliedIndex;
-      const s = this.core.status();
-      for (let i = state.appliedIndex + 1; i <= s.commitIndex; i++) {
+      for (let i = state.appliedIndex + 1; i <= this.core.status().commitIndex; i++) {
         const e = this.core.logView().entry(i);
-        if (e) this.dbQueue.push(() => this.applyNormally(e));
+        if (e === undefined) break;
+        await this.applyNormally(e);
       }
-    } catch (err) {
-      this.onDatabaseFailure(err);
+    } finally {
+      this.recovery = null;
     }
+    // Healthy again even when there was nothing to apply (markApplied says so otherwise).
+    if (!this.healthy) {
+      this.healthy = true;
+      this.logger.info({ appliedIndex: this.engineApplied }, 'database healthy again');
+    }
+    this.executor.pump();
   }
 
   // ------------------------------------------------------------------ snapshots
