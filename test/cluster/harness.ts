@@ -4,13 +4,27 @@
 // dump tables and read each node's log file. Every child is killed in shutdown() and, as a last
 // resort, when the test process exits.
 //
+// Engines: `engine: 'sqlite'` (default) gives every node its own SQLite file in the temp dir;
+// `engine: 'mysql'` starts one MariaDB instance per node (test/mysql/mariadb-harness.ts, database
+// `replisql`) and gives every node its own instance. When MariaDB cannot be started, create() throws
+// EngineUnavailable (or fails outright when REPLISQL_REQUIRE_MYSQL=1); useCluster() turns that into
+// visibly skipped tests. Suites run once per engine in ENGINES:
+//
+//   for (const engine of ENGINES) describe(engine, () => {
+//     const fx = useCluster({ engine });
+//     test('...', async (t) => { const cluster = fx.take(t); if (cluster === null) return; ... });
+//   });
+//
 // Needs `npm run build` first (`npm test` builds before running the tests).
+import { AssertionError } from 'node:assert';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before, type TestContext } from 'node:test';
+import { startMariaDb, type MariaDbEnv, type MariaDbInstance } from '../mysql/mariadb-harness.js';
 import { ReplisqlClient, type ClientOptions, type NodeStatus as ClientNodeStatus, type SqlParam } from '../../src/client/client.js';
 
 /** A node's STATUS as sent on the wire (the client library's NodeStatus leaves lastIndex out). */
@@ -22,7 +36,48 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = join(ROOT, 'bin', 'replisql.js');
 export const DIST_MAIN = join(ROOT, 'dist', 'cli', 'main.js');
 
+export type EngineName = 'sqlite' | 'mysql';
+
+/** The database every node of a mysql cluster uses on its own MariaDB instance. */
+export const MYSQL_DATABASE = 'replisql';
+
+/**
+ * The engines the cluster suites run on: both by default; REPLISQL_TEST_ENGINES=sqlite (or mysql,
+ * or "sqlite,mysql") narrows it for a quick local run.
+ */
+export const ENGINES: readonly EngineName[] = ((): EngineName[] => {
+  const raw = process.env['REPLISQL_TEST_ENGINES'];
+  if (raw === undefined || raw.trim() === '') return ['sqlite', 'mysql'];
+  const list = raw.split(',').map((x) => x.trim());
+  for (const e of list) if (e !== 'sqlite' && e !== 'mysql') throw new Error(`REPLISQL_TEST_ENGINES: unknown engine "${e}" (sqlite, mysql)`);
+  return [...new Set(list)] as EngineName[];
+})();
+
+/** Column types that mean the same on both engines (SQLite and MySQL/MariaDB spell some differently). */
+export interface SqlDialect {
+  /** An integer primary key the database assigns when the INSERT leaves it out. */
+  readonly autoId: string;
+  /** A short string usable as a (unique) key: MySQL cannot index TEXT without a prefix length. */
+  readonly key: string;
+}
+
+export function dialectOf(engine: EngineName): SqlDialect {
+  return engine === 'mysql'
+    ? { autoId: 'INTEGER PRIMARY KEY AUTO_INCREMENT', key: 'VARCHAR(191)' }
+    : { autoId: 'INTEGER PRIMARY KEY', key: 'VARCHAR(191)' };
+}
+
+/** create() could not start the databases this engine needs (MariaDB missing, not root, ...). */
+export class EngineUnavailable extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'EngineUnavailable';
+  }
+}
+
 export interface ClusterOptions {
+  /** Storage engine of every node. Default 'sqlite'. */
+  readonly engine?: EngineName;
   readonly nodes?: number;
   readonly cluster?: string;
   readonly tickMs?: number;
@@ -234,6 +289,8 @@ export class Cluster {
   readonly failureTimeoutMs: number;
   readonly tickMs: number;
   readonly clusterName: string;
+  readonly engine: EngineName;
+  readonly dialect: SqlDialect;
   private readonly procs = new Map<number, NodeProcess>();
   /** Every process ever started per node, oldest first. */
   private readonly history = new Map<number, NodeProcess[]>();
@@ -248,7 +305,11 @@ export class Cluster {
     nodes: readonly NodeSpec[],
     config: Record<string, unknown>,
     private readonly keepDir: boolean,
+    /** The MariaDB instances of a mysql cluster (instance i belongs to node i + 1); null for sqlite. */
+    readonly mariadb: MariaDbEnv | null,
   ) {
+    this.engine = mariadb === null ? 'sqlite' : 'mysql';
+    this.dialect = dialectOf(this.engine);
     this.nodes = nodes;
     this.config = config;
     this.configPath = join(dir, 'config.json');
@@ -264,9 +325,22 @@ export class Cluster {
     ensureBuilt();
     installExitHook();
     const n = opts.nodes ?? 3;
-    const dir = mkdtempSync(join(tmpdir(), 'replisql-cluster-'));
+    const engine = opts.engine ?? 'sqlite';
+    let mariadb: MariaDbEnv | null = null;
+    if (engine === 'mysql') {
+      // Throws when REPLISQL_REQUIRE_MYSQL=1 and MariaDB cannot be started; otherwise says why not.
+      const env = await startMariaDb(n, { bufferPool: '16M', database: MYSQL_DATABASE });
+      if (env.skip !== false) throw new EngineUnavailable(env.skip);
+      mariadb = env;
+    }
+    const dir = mkdtempSync(join(tmpdir(), `replisql-cluster-${engine}-`));
     const ports = await freePorts(n);
     const nodes = ports.map((port, i) => ({ id: i + 1, host: '127.0.0.1', port }));
+    const storage = (id: number): Record<string, unknown> => {
+      if (mariadb === null) return { engine: 'sqlite', path: `data/node${id}.db` };
+      const inst = mariadb.instances[id - 1]!;
+      return { engine: 'mysql', host: '127.0.0.1', port: inst.port, user: 'root', password: '', database: MYSQL_DATABASE };
+    };
     const config: Record<string, unknown> = {
       cluster: opts.cluster ?? 'clustertest',
       tickMs: opts.tickMs ?? 50,
@@ -276,10 +350,10 @@ export class Cluster {
       writeAck: 'quorum',
       ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}),
       logDir: 'logs',
-      nodes: nodes.map((x) => ({ id: x.id, host: x.host, port: x.port, storage: { engine: 'sqlite', path: `data/node${x.id}.db` } })),
+      nodes: nodes.map((x) => ({ id: x.id, host: x.host, port: x.port, storage: storage(x.id) })),
     };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
-    const cluster = new Cluster(dir, nodes, config, opts.keepDir === true || process.env['REPLISQL_KEEP_TEST_DIRS'] === '1');
+    const cluster = new Cluster(dir, nodes, config, opts.keepDir === true || process.env['REPLISQL_KEEP_TEST_DIRS'] === '1', mariadb);
     if (opts.start !== false) {
       try {
         await Promise.all(nodes.map((x) => cluster.start(x.id)));
@@ -486,6 +560,82 @@ export class Cluster {
     return this.query(id, `SELECT * FROM ${table} ORDER BY ${order}`);
   }
 
+  // ---------------------------------------------------------------- MariaDB (mysql clusters)
+
+  /** Node `id`'s MariaDB instance (throws on a sqlite cluster). */
+  db(id: number): MariaDbInstance {
+    if (this.mariadb === null) throw new Error('this is a sqlite cluster: no MariaDB instances');
+    this.spec(id);
+    const inst = this.mariadb.instances[id - 1];
+    if (inst === undefined) throw new Error(`no MariaDB instance for node ${id}`);
+    return inst;
+  }
+
+  /** kill -9 node `id`'s MariaDB server (the node keeps running). */
+  async killDatabase(id: number): Promise<void> {
+    await this.db(id).kill9();
+  }
+
+  /** Starts node `id`'s MariaDB server again on its datadir and port (InnoDB recovers). */
+  async startDatabase(id: number): Promise<void> {
+    await this.db(id).start();
+  }
+
+  /**
+   * Straight from node `id`'s MariaDB instance, not through the node: `CHECKSUM TABLE` and the row
+   * count of each table, as `{ table: "rows=N checksum=C" }`.
+   */
+  async checksums(id: number, tables: readonly string[]): Promise<Record<string, string>> {
+    const c = await this.db(id).connect(MYSQL_DATABASE);
+    try {
+      const out: Record<string, string> = {};
+      const [sums] = await c.query(`CHECKSUM TABLE ${tables.map((t) => `\`${t}\``).join(', ')}`);
+      const byName = new Map((sums as { Table: string; Checksum: unknown }[]).map((r) => [r.Table.replace(/^.*\./, ''), String(r.Checksum)]));
+      for (const t of tables) {
+        const [cnt] = await c.query(`SELECT COUNT(*) AS n FROM \`${t}\``);
+        out[t] = `rows=${String((cnt as { n: unknown }[])[0]?.n)} checksum=${byName.get(t) ?? 'missing'}`;
+      }
+      return out;
+    } finally {
+      await c.end();
+    }
+  }
+
+  /**
+   * Asserts-friendly comparison material for `tables` on nodes `ids`: on a mysql cluster the
+   * checksums read from each MariaDB instance directly; on a sqlite cluster each table's rows read
+   * through the node, ordered by `orderBy` (default column 1).
+   */
+  async fingerprints(ids: readonly number[], tables: readonly string[], orderBy = '1'): Promise<Map<number, unknown>> {
+    const out = new Map<number, unknown>();
+    for (const id of ids) {
+      if (this.mariadb !== null) out.set(id, await this.checksums(id, tables));
+      else {
+        const t: Record<string, unknown[][]> = {};
+        for (const name of tables) t[name] = await this.dump(id, name, orderBy);
+        out.set(id, t);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * On a mysql cluster: fails unless CHECKSUM TABLE and the row count of every table in `tables` are
+   * the same on the MariaDB instances of nodes `ids` (read directly); returns them. On a sqlite
+   * cluster: nothing to check at the file level (compare dump()s), returns null.
+   */
+  async assertSameChecksums(ids: readonly number[], tables: readonly string[]): Promise<Record<string, string> | null> {
+    if (this.mariadb === null) return null;
+    const sums = await this.fingerprints(ids, tables);
+    const first = sums.get(ids[0]!) as Record<string, string>;
+    const differing = ids.filter((id) => JSON.stringify(sums.get(id)) !== JSON.stringify(first));
+    if (differing.length > 0) {
+      const detail = ids.map((id) => `node ${id}: ${JSON.stringify(sums.get(id))}`).join('; ');
+      throw new AssertionError({ message: `CHECKSUM TABLE differs between the MariaDB instances of nodes ${ids.join(', ')}: ${detail}`, actual: sums.get(differing[0]!), expected: first, operator: 'deepStrictEqual' });
+    }
+    return first;
+  }
+
   /** The node's log file (logs/node<ID>.log), '' when it does not exist yet. */
   logText(id: number): string {
     const p = join(this.logDir, `node${id}.log`);
@@ -584,8 +734,53 @@ export class Cluster {
       waits.push(withTimeout(p.exited, 5000));
     }
     await Promise.all([...waits, ...closing]);
+    if (this.mariadb !== null) {
+      // kill -9, not a clean stop: the data is thrown away (or kept only for inspection), and
+      // MariaDbInstance.stop() leaves a 15 s grace timer behind that holds the test process open.
+      await Promise.all(this.mariadb.instances.map((i) => i.kill9()));
+      if (passed && !this.keepDir) await this.mariadb.stop();
+      else {
+        process.stderr.write(`[harness] kept MariaDB dirs ${this.mariadb.instances.map((i) => i.dir).join(', ')}\n`);
+      }
+    }
     if (passed && !this.keepDir) rmSync(this.dir, { recursive: true, force: true });
     else process.stderr.write(`[harness] kept cluster dir ${this.dir}\n`);
+  }
+}
+
+/**
+ * Registers before/after hooks in the enclosing describe (or file) that create a cluster and shut it
+ * down. A test calls take(t): the cluster, or null after marking the test skipped because the
+ * engine's databases cannot be started here (REPLISQL_REQUIRE_MYSQL=1 makes that a failure instead).
+ */
+export function useCluster(opts: ClusterOptions = {}): ClusterFixture {
+  const fx = new ClusterFixture();
+  before(async () => {
+    try {
+      fx.cluster = await Cluster.create(opts);
+    } catch (err) {
+      if (!(err instanceof EngineUnavailable)) throw err;
+      fx.skipped = err.reason;
+    }
+  });
+  after(async () => {
+    await fx.cluster?.shutdown();
+  });
+  return fx;
+}
+
+export class ClusterFixture {
+  cluster: Cluster | null = null;
+  skipped: string | null = null;
+
+  /** The cluster; or null, with `t` marked skipped and the reason shown, when the engine is unavailable. */
+  take(t: TestContext): Cluster | null {
+    if (this.cluster !== null) return this.cluster;
+    if (this.skipped !== null) {
+      t.skip(`MariaDB unavailable: ${this.skipped}`);
+      return null;
+    }
+    throw new Error('the cluster was not created (see the before hook)');
   }
 }
 
