@@ -602,7 +602,7 @@ export class Cluster {
   }
 
   /**
-   * Asserts-friendly comparison material for `tables` on nodes `ids`: on a mysql cluster the
+   * What to compare between nodes `ids` for `tables`: on a mysql cluster the
    * checksums read from each MariaDB instance directly; on a sqlite cluster each table's rows read
    * through the node, ordered by `orderBy` (default column 1).
    */
