@@ -156,6 +156,8 @@ export class CoreNode {
   /** requestId -> (index, result) of applied entries, bounded. */
   private readonly resultCache: BoundedMap<string, { index: number; result: unknown }>;
   private pendingSnapshotInstall: SnapshotMeta | null = null;
+  /** False while the shell reports the database unavailable: no coordinator role for this node. */
+  private healthy = true;
 
   private out = new ReadyBuilder();
   private hardDirty = false;
@@ -221,6 +223,9 @@ export class CoreNode {
         break;
       case 'SnapshotInstalled':
         this.onSnapshotInstalled(input.meta);
+        break;
+      case 'SetHealthy':
+        this.onSetHealthy(input.healthy);
         break;
       default:
         assertNever(input, 'input');
@@ -319,7 +324,7 @@ export class CoreNode {
     if (this.leaderId !== null && this.now - this.lastLeaderContactTick >= this.cfg.failureTimeoutTicks) {
       this.setLeader(null);
     }
-    if (this.leaderId === null && this.now >= this.firstElectionTick) {
+    if (this.leaderId === null && this.now >= this.firstElectionTick && this.healthy) {
       if (this.electionDueTick === null) this.scheduleElection(0);
       else if (this.now >= this.electionDueTick) this.startElection(false);
     }
@@ -561,7 +566,7 @@ export class CoreNode {
         this.onReplicateAck(from, msg);
         break;
       case 'TAKEOVER':
-        if (msg.term === this.term && this.leaderId === from && this.role === Role.FOLLOWER) {
+        if (msg.term === this.term && this.leaderId === from && this.role === Role.FOLLOWER && this.healthy) {
           this.out.events.push({ type: 'takeover-requested', term: this.term, target: this.id });
           this.startElection(true);
         }
@@ -724,6 +729,29 @@ export class CoreNode {
     if (this.leaderId !== null && this.role === Role.FOLLOWER) {
       this.send(this.leaderId, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: meta.index, probeIndex: 0, reason: '' });
     }
+  }
+
+  private onSetHealthy(healthy: boolean): void {
+    if (healthy === this.healthy) return;
+    this.healthy = healthy;
+    if (healthy || this.role !== Role.LEADER) return;
+    // A coordinator whose database is gone cannot execute writes: hand over to the most caught-up
+    // live peer (highest id among equals) so the cluster keeps serving, then step down.
+    let target: NodeId | null = null;
+    let best = -1;
+    for (const p of this.peers) {
+      const match = this.progress.get(p)?.match ?? 0;
+      if (!this.online.has(p)) continue;
+      if (match > best || (match === best && target !== null && p > target)) {
+        best = match;
+        target = p;
+      }
+    }
+    if (target !== null && best === this.log.lastIndex()) {
+      this.out.events.push({ type: 'takeover-requested', term: this.term, target });
+      this.send(target, { type: 'TAKEOVER', term: this.term });
+    }
+    this.becomeFollower(this.term, null, 'the database is unavailable');
   }
 
   // ------------------------------------------------------------------ replication (coordinator side)

@@ -175,6 +175,11 @@ export type Input =
   | { readonly type: 'Applied'; readonly index: number; readonly result: unknown }
   /** The shell produced a snapshot of its state machine at `index` for `to`. */
   | { readonly type: 'SnapshotReady'; readonly to: NodeId; readonly index: number; readonly data: string }
+  /**
+   * The node's database became unavailable (false) or available again (true). An unhealthy node
+   * hands the coordinator role to a caught-up peer and does not run for it until it is healthy.
+   */
+  | { readonly type: 'SetHealthy'; readonly healthy: boolean }
   /** The shell installed the snapshot the core asked it to install. */
   | { readonly type: 'SnapshotInstalled'; readonly meta: SnapshotMeta };
 

@@ -323,6 +323,7 @@ export class NodeRuntime {
     if (!this.healthy) {
       this.healthy = true;
       this.logger.info({}, 'database healthy again');
+      this.feed({ type: 'SetHealthy', healthy: true });
     }
     this.feed({ type: 'Applied', index, result });
     this.executor.pump();
@@ -339,6 +340,8 @@ export class NodeRuntime {
     const message = (err as Error)?.message ?? String(err);
     const outageStarts = this.healthy;
     this.healthy = false;
+    // A coordinator without its database hands over; an unhealthy node does not run for coordinator.
+    if (outageStarts) this.feed({ type: 'SetHealthy', healthy: false });
     const suppressed = this.dbFailureLog.take('database');
     if (outageStarts || suppressed !== null) {
       this.logger.error(
@@ -390,6 +393,7 @@ export class NodeRuntime {
     if (!this.healthy) {
       this.healthy = true;
       this.logger.info({ appliedIndex: this.engineApplied }, 'database healthy again');
+      this.feed({ type: 'SetHealthy', healthy: true });
     }
     this.executor.pump();
   }

@@ -98,6 +98,12 @@ export class ScriptedCluster {
     return this.outcomes.get(requestId) as Outcome;
   }
 
+  /** Steps a node with any input (e.g. SetHealthy) and delivers what follows. */
+  input(id: NodeId, input: Input): void {
+    this.step(id, input);
+    this.deliverAll();
+  }
+
   status(id: NodeId): NodeStatus {
     const core = this.member(id).core;
     if (!core) throw new Error(`node ${id} is down`);

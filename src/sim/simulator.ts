@@ -516,6 +516,15 @@ export class Simulator {
     } else if (r < 0.8) {
       this.blocked.clear();
       this.trace('partitions healed');
+    } else if (r < 0.85) {
+      // the node's database becomes unavailable for a while (a coordinator must hand over)
+      if (live.length === 0) return;
+      const n = this.nodes.get(live[this.rng.intUpTo(live.length - 1)] as NodeId) as SimNode;
+      if (n.pausedUntil !== null) return;
+      const ms = 500 + this.rng.intUpTo(4000);
+      this.trace(`n${n.id} database unavailable for ${ms} ms`);
+      this.stepNode(n, { type: 'SetHealthy', healthy: false });
+      this.later(n, { type: 'SetHealthy', healthy: true }, ms);
     } else {
       // retry an earlier request at another node (exercises de-duplication)
       const ids = [...this.requests.keys()];

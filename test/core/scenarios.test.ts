@@ -161,3 +161,19 @@ test('a follower that missed more than the retained log is brought back by a sna
   assert.ok(c.events.some((e) => e.node === 1 && e.event.type === 'snapshot-installed'));
   assert.equal(c.stateMachine(1).contentKey(), c.stateMachine(3).contentKey());
 });
+
+test('a coordinator whose database becomes unavailable hands over to a caught-up peer and does not run again until healthy', () => {
+  const c = new ScriptedCluster(3);
+  assert.equal(electLeader(c), 3);
+  assert.ok(c.writeAndWait(1, 'h1', 'set a 1').ok);
+  c.tick(3);
+  c.input(3, { type: 'SetHealthy', healthy: false });
+  const ticks = c.tickUntil(() => c.leader() === 2, 10, 'node 2 takes over at once');
+  assert.ok(ticks < FAILURE_TICKS, 'handover does not wait for the failure timeout');
+  assert.ok(c.writeAndWait(1, 'h2', 'set a 2').ok);
+  c.tick(FAILURE_TICKS * 3);
+  assert.notEqual(c.status(3).role, 'leader', 'an unhealthy node does not take the role back');
+  c.input(3, { type: 'SetHealthy', healthy: true });
+  c.tickUntil(() => c.leader() === 3, FAILURE_TICKS * 4, 'node 3 coordinates again once healthy and caught up');
+  assert.equal(c.stateMachine(3).contentKey(), JSON.stringify([['a', '2']]));
+});
