@@ -232,8 +232,9 @@ function installExitHook(): void {
   }
 }
 
+/** A sleep that does not keep the process alive (stop() races one against the server's exit). */
 function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 /** A port that was free a moment ago (the server is retried on another one if it is taken meanwhile). */
