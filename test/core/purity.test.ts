@@ -7,7 +7,6 @@ import { join } from 'node:path';
 
 const CORE = join(import.meta.dirname, '..', '..', 'src', 'core');
 const ALLOWED_IMPORTS = new Set(['../errors.js']);
-const CRYPTO_ONLY_IN = 'hash.ts';
 const FORBIDDEN: readonly [RegExp, string][] = [
   [/\bDate\b/, 'Date (time comes from Tick inputs)'],
   [/Math\.random/, 'Math.random (use the seeded Prng)'],
@@ -31,7 +30,7 @@ test('src/core imports nothing with side effects and uses no clocks, randomness 
     const src = stripComments(readFileSync(join(CORE, f), 'utf8'));
     for (const m of src.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]/gm)) {
       const spec = m[1] as string;
-      const ok = spec.startsWith('./') || ALLOWED_IMPORTS.has(spec) || (spec === 'node:crypto' && f === CRYPTO_ONLY_IN);
+      const ok = spec.startsWith('./') || ALLOWED_IMPORTS.has(spec);
       if (!ok) problems.push(`${f}: imports '${spec}'`);
     }
     for (const m of src.matchAll(/\bimport\s*\(/g)) problems.push(`${f}: dynamic import at ${m.index}`);
