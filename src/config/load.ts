@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync, mkdirSync, statSync, renameSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { MAX_NODES, parseConfig, type ConfigEnv, type ConfigInput, type ResolvedConfig } from './config.js';
+import { CONFIG_DEFAULTS, MAX_NODES, parseConfig, type ConfigEnv, type ConfigInput, type ResolvedConfig } from './config.js';
 
 export {
   parseConfig,
@@ -77,13 +77,7 @@ export function demoConfig(nodes: number, basePort: number): ConfigInput {
   }
   return {
     cluster: 'demo',
-    heartbeatIntervalMs: 2000,
-    failureTimeoutMs: 10_000,
-    writeAck: 'quorum',
-    tickMs: 100,
-    writeTimeoutMs: 15_000,
-    maxFrameBytes: 16 * 1024 * 1024,
-    logDir: 'logs',
+    ...CONFIG_DEFAULTS,
     nodes: Array.from({ length: nodes }, (_, i) => ({
       id: i + 1,
       host: '127.0.0.1',

@@ -1,5 +1,4 @@
 // Majority arithmetic over the configured cluster (never over the nodes that happen to be up).
-import type { NodeId } from './types.js';
 
 export function majorityOf(clusterSize: number): number {
   return Math.floor(clusterSize / 2) + 1;
@@ -10,10 +9,4 @@ export function quorumIndex(matchIndexes: readonly number[], needed: number): nu
   if (needed <= 0 || matchIndexes.length < needed) return 0;
   const sorted = [...matchIndexes].sort((a, b) => b - a);
   return sorted[needed - 1] as number;
-}
-
-export function countVotes(votes: ReadonlyMap<NodeId, boolean>): number {
-  let n = 0;
-  for (const granted of votes.values()) if (granted) n++;
-  return n;
 }

@@ -36,19 +36,3 @@ export class ReadyBuilder {
     };
   }
 }
-
-export function isEmptyReady(r: Ready): boolean {
-  return (
-    r.hardState === null &&
-    r.truncateFrom === null &&
-    r.entriesToAppend.length === 0 &&
-    r.snapshotToInstall === null &&
-    r.messages.length === 0 &&
-    r.committed.length === 0 &&
-    r.compactUpTo === null &&
-    r.prepare.length === 0 &&
-    r.replies.length === 0 &&
-    r.snapshotRequests.length === 0 &&
-    r.events.length === 0
-  );
-}

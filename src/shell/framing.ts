@@ -39,7 +39,7 @@ export class FrameDecoder {
       out.push(this.finishLine());
       start = nl + 1;
     }
-    return out.filter((e): e is FrameEvent => e !== null);
+    return out;
   }
 
   /** Bytes held for an incomplete frame (a truncated frame at connection close). */
