@@ -23,6 +23,11 @@ export const ErrorCode = {
   INVALID_CONFIG: 'INVALID_CONFIG',
   /** The node's database is unavailable; the node acknowledges nothing until it returns. */
   UNHEALTHY: 'UNHEALTHY',
+  /**
+   * An interactive transaction was rolled back by the cluster (the coordinator changed, it stayed idle
+   * too long, or its coordinator-side session is gone); nothing of it was committed. Safe to retry it.
+   */
+  TRANSACTION_ABORTED: 'TRANSACTION_ABORTED',
   /** Too many writes are waiting; retry later. */
   OVERLOADED: 'OVERLOADED',
   /** Internal invariant broken; a bug. */

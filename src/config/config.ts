@@ -27,6 +27,7 @@ export const CONFIG_DEFAULTS = {
   writeTimeoutMs: 15_000,
   maxFrameBytes: 16 * 1024 * 1024,
   logDir: 'logs',
+  transactionIdleTimeoutMs: 10_000,
 } as const;
 
 // ---------------------------------------------------------------- schema
@@ -110,6 +111,18 @@ export const NodeSchema = z.strictObject({
    * `<config folder>/data/node<ID>` for MySQL.
    */
   dataDir: pathString.optional(),
+  /** Port of this node's MySQL protocol front end (src/mysql-protocol); absent: none. */
+  mysqlPort: intBetween(1, 65535).optional(),
+});
+
+/** A user of the MySQL front end: exactly one of password / passwordEnv. */
+const MysqlUserSchema = z.strictObject({
+  user: z
+    .string({ error: 'expected a user name (string)' })
+    .min(1, { error: 'expected a non-empty user name' })
+    .max(MAX_MYSQL_USER_CHARS, { error: `expected a user name of at most ${MAX_MYSQL_USER_CHARS} characters` }),
+  password: z.string({ error: 'expected a password (string; "" for none)' }).max(MAX_PASSWORD_CHARS, { error: `expected at most ${MAX_PASSWORD_CHARS} characters` }).optional(),
+  passwordEnv: z.string({ error: 'expected an environment variable name (string)' }).regex(ENV_NAME_RE, { error: 'expected an environment variable name like REPLISQL_MYSQL_PASSWORD' }).optional(),
 });
 
 export const ConfigSchema = z.strictObject({
@@ -125,6 +138,12 @@ export const ConfigSchema = z.strictObject({
   writeTimeoutMs: intBetween(1, MAX_DURATION_MS).default(CONFIG_DEFAULTS.writeTimeoutMs),
   maxFrameBytes: intBetween(MIN_FRAME_BYTES, MAX_FRAME_BYTES).default(CONFIG_DEFAULTS.maxFrameBytes),
   logDir: pathString.default(CONFIG_DEFAULTS.logDir),
+  /** Who may log in to the MySQL front ends (nodes with mysqlPort). */
+  mysqlUsers: z.array(MysqlUserSchema, { error: 'expected an array of { "user", "password" | "passwordEnv" }' }).max(100, { error: 'expected at most 100 users' }).optional(),
+  /** The database name MySQL clients use; default: the node's MySQL database, or "main" on SQLite. */
+  mysqlDatabase: z.string({ error: 'expected a database name (string)' }).regex(DATABASE_NAME_RE, { error: `expected ${DATABASE_NAME_RULE}` }).optional(),
+  /** An interactive transaction idle this long is rolled back (it holds the coordinator's writer). */
+  transactionIdleTimeoutMs: intBetween(1, MAX_DURATION_MS).default(CONFIG_DEFAULTS.transactionIdleTimeoutMs),
   nodes: z
     .array(NodeSchema, { error: 'expected an array of nodes' })
     .min(1, { error: `expected between 1 and ${MAX_NODES} nodes` })
@@ -159,6 +178,14 @@ export interface ResolvedNode {
   readonly storage: ResolvedStorage;
   /** Absolute folder holding this node's operation log and hard state. */
   readonly dataDir: string;
+  /** Port of the MySQL protocol front end, or null for none. */
+  readonly mysqlPort: number | null;
+}
+
+/** A MySQL front-end user, its password resolved (never log it). */
+export interface ResolvedMysqlUser {
+  readonly user: string;
+  readonly password: string;
 }
 
 export interface ResolvedConfig {
@@ -176,6 +203,10 @@ export interface ResolvedConfig {
   /** Absolute folder for the per-node log files (`node<ID>.log`). */
   readonly logDir: string;
   readonly nodes: readonly ResolvedNode[];
+  readonly mysqlUsers: readonly ResolvedMysqlUser[];
+  /** The database name MySQL clients use, when set for the whole cluster. */
+  readonly mysqlDatabase: string | null;
+  readonly transactionIdleTimeoutMs: number;
   /** The durations in core ticks (ms rounded up to whole ticks). */
   readonly heartbeatIntervalTicks: number;
   readonly failureTimeoutTicks: number;
@@ -676,13 +707,69 @@ interface CrossFieldResult {
   readonly problems: string[];
   /** The resolved mysql storage of each node (by index) whose entry is valid. */
   readonly mysql: Map<number, ResolvedMysqlStorage>;
+  readonly mysqlUsers: ResolvedMysqlUser[];
+}
+
+/** mysqlUsers: either/or password rules, env lookup, duplicates; and a front end needs a user. */
+function mysqlFrontEndChecks(raw: Record<string, unknown>, env: ConfigEnv, out: string[]): ResolvedMysqlUser[] {
+  const users: ResolvedMysqlUser[] = [];
+  const seen = new Map<string, number>();
+  if (Array.isArray(raw.mysqlUsers)) {
+    raw.mysqlUsers.forEach((u, i) => {
+      if (!isRecord(u) || typeof u.user !== 'string') return;
+      const where = `mysqlUsers[${i}]`;
+      const first = seen.get(u.user);
+      if (first !== undefined) out.push(`${where}.user: duplicate user "${u.user}" (also mysqlUsers[${first}])`);
+      else seen.set(u.user, i);
+      const hasPassword = u.password !== undefined;
+      const hasEnv = u.passwordEnv !== undefined;
+      if (hasPassword === hasEnv) {
+        out.push(`${where}: give exactly one of "password" ("" for none) or "passwordEnv" (the name of an environment variable holding it)`);
+        return;
+      }
+      if (hasEnv) {
+        if (typeof u.passwordEnv !== 'string') return;
+        const value = env[u.passwordEnv];
+        if (value === undefined) {
+          out.push(`${where}.passwordEnv: environment variable ${u.passwordEnv} is not set`);
+          return;
+        }
+        users.push({ user: u.user, password: value });
+      } else if (typeof u.password === 'string') users.push({ user: u.user, password: u.password });
+    });
+  }
+  if (!Array.isArray(raw.nodes)) return users;
+  const withFrontEnd = (raw.nodes as unknown[]).flatMap((n, i) => (isRecord(n) && n.mysqlPort !== undefined ? [i] : []));
+  if (withFrontEnd.length > 0 && (!Array.isArray(raw.mysqlUsers) || raw.mysqlUsers.length === 0)) {
+    out.push(
+      `mysqlUsers: missing; ${withFrontEnd.map((i) => `nodes[${i}].mysqlPort`).join(', ')} open${withFrontEnd.length === 1 ? 's' : ''} a MySQL front end, ` +
+        `which needs at least one user, e.g. "mysqlUsers": [{ "user": "app", "passwordEnv": "REPLISQL_MYSQL_PASSWORD" }]`,
+    );
+  }
+  const ports = new Map<string, string>();
+  (raw.nodes as unknown[]).forEach((n, i) => {
+    if (!isRecord(n) || typeof n.host !== 'string') return;
+    for (const field of ['port', 'mysqlPort'] as const) {
+      const port = n[field];
+      if (typeof port !== 'number' || !Number.isInteger(port)) continue;
+      const key = addressKey(n.host, port);
+      const first = ports.get(key);
+      const here = `nodes[${i}].${field}`;
+      // Duplicate node addresses are reported elsewhere; only collisions involving a MySQL port here.
+      if (first !== undefined && (field === 'mysqlPort' || first.endsWith('.mysqlPort'))) {
+        out.push(`${here}: ${n.host}:${port} is also ${first}; the MySQL front end needs a port of its own`);
+      } else if (first === undefined) ports.set(key, here);
+    }
+  });
+  return users;
 }
 
 /** Rules across fields, run on the raw input so they are reported together with schema problems. */
 function crossFieldChecks(raw: unknown, baseDir: string, env: ConfigEnv): CrossFieldResult {
   const out: string[] = [];
   const mysql = new Map<number, ResolvedMysqlStorage>();
-  if (!isRecord(raw)) return { problems: out, mysql };
+  if (!isRecord(raw)) return { problems: out, mysql, mysqlUsers: [] };
+  const mysqlUsers = mysqlFrontEndChecks(raw, env, out);
   const posInt = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v > 0;
 
   const hb = raw.heartbeatIntervalMs ?? CONFIG_DEFAULTS.heartbeatIntervalMs;
@@ -704,7 +791,7 @@ function crossFieldChecks(raw: unknown, baseDir: string, env: ConfigEnv): CrossF
     );
   }
 
-  if (!Array.isArray(raw.nodes)) return { problems: out, mysql };
+  if (!Array.isArray(raw.nodes)) return { problems: out, mysql, mysqlUsers };
   const nodes = raw.nodes as unknown[];
   const ids = new Map<number, number>();
   const addresses = new Map<string, number>();
@@ -835,7 +922,7 @@ function crossFieldChecks(raw: unknown, baseDir: string, env: ConfigEnv): CrossF
         `(database hosts are not part of this rule: a node's database is usually on its own machine, at 127.0.0.1)`,
     );
   }
-  return { problems: out, mysql };
+  return { problems: out, mysql, mysqlUsers };
 }
 
 function resolvePath(baseDir: string, p: string): string {
@@ -908,18 +995,22 @@ export function parseConfig(raw: unknown, opts: ParseConfigOptions): ResolvedCon
             port: n.port,
             storage: { engine: 'sqlite', path: storagePath },
             dataDir: dataDir ?? defaultDataDir(storagePath, n.id),
+            mysqlPort: n.mysqlPort ?? null,
           };
         }
         case 'mysql': {
           const storage = cross.mysql.get(i);
           // Every way a mysql entry can fail to resolve is reported as a problem above.
           if (storage === undefined) throw new ConfigError(`${label}: nodes[${i}].storage: could not be resolved (internal error)`);
-          return { id: n.id, host: n.host, port: n.port, storage, dataDir: dataDir ?? defaultMysqlDataDir(configDir, n.id) };
+          return { id: n.id, host: n.host, port: n.port, storage, dataDir: dataDir ?? defaultMysqlDataDir(configDir, n.id), mysqlPort: n.mysqlPort ?? null };
         }
         default:
           return assertNever(n.storage);
       }
     }),
+    mysqlUsers: cross.mysqlUsers,
+    mysqlDatabase: c.mysqlDatabase ?? null,
+    transactionIdleTimeoutMs: c.transactionIdleTimeoutMs,
     heartbeatIntervalTicks: msToTicks(c.heartbeatIntervalMs, c.tickMs),
     failureTimeoutTicks: msToTicks(c.failureTimeoutMs, c.tickMs),
     writeTimeoutTicks: msToTicks(c.writeTimeoutMs, c.tickMs),

@@ -103,7 +103,7 @@ export interface NodeStatus {
 }
 
 /** Errors by which a coordinator says it did not log the write. */
-const DEFINITE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED]);
+const DEFINITE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED, ErrorCode.TRANSACTION_ABORTED]);
 const REROUTABLE: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.UNKNOWN_OUTCOME]);
 
 export class CoreNode {

@@ -20,12 +20,26 @@ export type WriteResult =
   | { readonly ok: true; readonly results: readonly StatementResult[] }
   | { readonly ok: false; readonly error: { readonly code: string; readonly message: string } };
 
+/**
+ * "Commit the interactive transaction `txn`": its statements already ran in a session on the
+ * coordinator (src/shell/txn-relay.ts); the coordinator logs them as one entry. It travels the
+ * ordinary write path, so it gets the same routing, ack levels, timeouts and de-duplication.
+ */
+export interface TxnCommitCommand {
+  readonly txnCommit: string;
+}
+
 export function encodeClientCommand(c: ClientCommand): string {
   return JSON.stringify(c.params && c.params.length > 0 ? { sql: c.sql, params: c.params } : { sql: c.sql });
 }
 
-export function decodeClientCommand(text: string): ClientCommand {
-  const o = JSON.parse(text) as { sql?: unknown; params?: unknown };
+export function encodeTxnCommitCommand(txnKey: string): string {
+  return JSON.stringify({ txnCommit: txnKey });
+}
+
+export function decodeClientCommand(text: string): ClientCommand | TxnCommitCommand {
+  const o = JSON.parse(text) as { sql?: unknown; params?: unknown; txnCommit?: unknown };
+  if (typeof o.txnCommit === 'string') return { txnCommit: o.txnCommit };
   if (typeof o.sql !== 'string') throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'forwarded command has no sql');
   return Array.isArray(o.params) ? { sql: o.sql, params: o.params as SqlValue[] } : { sql: o.sql };
 }

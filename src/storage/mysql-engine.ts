@@ -54,6 +54,7 @@ import {
   type StatementContext,
   type StatementError,
   type StatementResult,
+  type ColumnType,
 } from './sql-engine.js';
 
 export { MysqlEngineCode } from './mysql-context.js';
@@ -171,6 +172,26 @@ function valueOut(v: unknown): unknown {
   if (Buffer.isBuffer(v)) return { $blob: v.toString('base64') };
   if (typeof v === 'bigint') return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
   return v;
+}
+
+/** MySQL column type numbers (include/mysql_com.h, enum_field_types) to the port's ColumnType. */
+const MYSQL_COLUMN_TYPES: ReadonlyMap<number, ColumnType> = new Map<number, ColumnType>([
+  [0, 'decimal'], [246, 'decimal'],
+  [1, 'int'], [2, 'int'], [3, 'int'], [8, 'int'], [9, 'int'], [16, 'int'],
+  [4, 'float'], [5, 'float'],
+  [6, 'null'],
+  [7, 'timestamp'], [10, 'date'], [14, 'date'], [11, 'time'], [12, 'datetime'], [13, 'year'],
+  [249, 'blob'], [250, 'blob'], [251, 'blob'], [252, 'blob'], [255, 'blob'],
+]);
+/** The type of each result column, from mysql2's field packets. */
+function columnTypesOf(fields: readonly FieldPacket[]): ColumnType[] {
+  return fields.map((f) => {
+    const t = MYSQL_COLUMN_TYPES.get(f.columnType ?? 253);
+    if (t === 'blob' || t === undefined) return f.characterSet === BINARY_CHARSET ? 'blob' : 'text';
+    // BIT comes back as bytes.
+    if (f.columnType === 16) return 'blob';
+    return t;
+  });
 }
 
 function emptyResult(): StatementResult {
@@ -979,13 +1000,13 @@ export class MysqlEngine implements SqlEngine {
       if (id !== null && String(id) !== String(preLastId)) insertId = id;
     }
     const affectedRows = a.kind === 'dml' ? out.rows.length : 0;
-    return { ok: true, insertId, result: { columns: out.columns, rows: out.rows, affectedRows, lastInsertId: insertId } };
+    return { ok: true, insertId, result: { columns: out.columns, columnTypes: columnTypesOf(out.fields), rows: out.rows, affectedRows, lastInsertId: insertId } };
   }
 
   private readResult(out: QueryOutcome): StatementResult {
     if (out.kind === 'ok') return emptyResult();
     if (out.overflow) throw new SqlEngineError(ErrorCode.SQL_ERROR, EngineCode.RESULT_TOO_LARGE, `the statement returned more than ${this.maxResultRows} rows`);
-    return { columns: out.columns, rows: out.rows, affectedRows: 0, lastInsertId: null };
+    return { columns: out.columns, columnTypes: columnTypesOf(out.fields), rows: out.rows, affectedRows: 0, lastInsertId: null };
   }
 
   private async writeFence(w: Connection, s: AppliedState): Promise<void> {

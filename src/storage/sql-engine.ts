@@ -59,10 +59,23 @@ export interface Statement {
  */
 export interface StatementResult {
   readonly columns: string[];
+  /**
+   * The type of each column, when the engine knows it (MySQL/MariaDB report it). Absent (SQLite,
+   * whose columns have no fixed type): users infer it from the values.
+   */
+  readonly columnTypes?: readonly ColumnType[];
   readonly rows: unknown[][];
   readonly affectedRows: number;
   readonly lastInsertId: number | string | null;
 }
+
+/**
+ * A column's type, engine-neutral. Values in rows: 'int' -> number, or a decimal string beyond 2^53;
+ * 'float' -> number; 'decimal' -> decimal string; 'text' -> string; 'blob' -> { $blob }; 'date'
+ * ('YYYY-MM-DD'), 'datetime' and 'timestamp' ('YYYY-MM-DD HH:MM:SS[.ffffff]'), 'time' ('[-]HH:MM:SS[.ffffff]'),
+ * 'year' -> strings or numbers as the engine gives them; 'null' -> always null.
+ */
+export type ColumnType = 'int' | 'float' | 'decimal' | 'text' | 'blob' | 'date' | 'datetime' | 'timestamp' | 'time' | 'year' | 'null';
 
 /** The fencing row: the last log entry whose effects are in the database. */
 export interface AppliedState {

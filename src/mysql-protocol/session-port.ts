@@ -1,0 +1,51 @@
+// What the MySQL protocol front end needs from a client session (declared here, by its user).
+// The node implements it in src/shell/sql-session.ts: reads on the local database, writes through
+// the coordinator, interactive transactions as one session on the coordinator.
+import type { SqlValue, StatementResult } from '../storage/sql-engine.js';
+
+/** Why a statement failed, as the session reports it; the protocol layer maps it to errno + SQLSTATE. */
+export interface SessionError {
+  /**
+   * A replisql ErrorCode (NO_QUORUM, UNSAFE_STATEMENT, TRANSACTION_ABORTED, ...) or the database's own
+   * code ('ER_DUP_ENTRY' from MySQL/MariaDB, 'SQLITE_CONSTRAINT_UNIQUE' from SQLite, ...).
+   */
+  readonly code: string;
+  readonly message: string;
+  /** The MySQL error number, when the database reported one. */
+  readonly errno?: number;
+  /** The SQLSTATE, when the database reported one. */
+  readonly sqlState?: string;
+}
+
+/**
+ * Results of the statements that ran, in order; when one failed, `error` says why and the
+ * statements after it did not run (MySQL's multi-statement behaviour).
+ */
+export interface SessionOutcome {
+  readonly results: readonly StatementResult[];
+  readonly error: SessionError | null;
+}
+
+export interface SessionStatus {
+  readonly inTransaction: boolean;
+  readonly autocommit: boolean;
+}
+
+export interface MysqlSessionPort {
+  /** The database this session is in (MySQL's DATABASE()). */
+  readonly database: string;
+  /**
+   * Runs an SQL text from COM_QUERY. With `multiStatements` false, a text holding more than one
+   * statement is refused (as MySQL does without CLIENT_MULTI_STATEMENTS).
+   */
+  query(sql: string, opts: { readonly multiStatements: boolean }): Promise<SessionOutcome>;
+  /** Runs one prepared statement (exactly one statement) with its bound parameters. */
+  execute(sql: string, params: readonly SqlValue[]): Promise<SessionOutcome>;
+  /** COM_INIT_DB / USE: null when accepted. */
+  useDatabase(name: string): SessionError | null;
+  status(): SessionStatus;
+  /** COM_RESET_CONNECTION / COM_CHANGE_USER: rolls back an open transaction, autocommit on. */
+  reset(): Promise<void>;
+  /** The client went away: rolls back an open transaction. Idempotent. */
+  close(): void;
+}
