@@ -151,3 +151,9 @@ export function encodeAuthMoreData(data: Buffer): Buffer {
 
 export const DEFAULT_HANDSHAKE_STATUS = ServerStatus.AUTOCOMMIT;
 export const DEFAULT_HANDSHAKE_CHARSET = Charset.UTF8MB4;
+
+/**
+ * The version clients see. A MySQL 8.0 number: mysql2 and libmariadb then speak plain MySQL
+ * protocol (a '5.5.5-' prefix or 'MariaDB' in it would make them expect MariaDB extensions).
+ */
+export const SERVER_VERSION = '8.0.35-replisql';

@@ -18,7 +18,12 @@ export class PacketSplitter {
   private firstSeq = -1;
   private dead = false;
 
-  constructor(private readonly maxPacketBytes: number) {}
+  constructor(private maxPacketBytes: number) {}
+
+  /** Changes the bound for the messages that follow (the handshake has a smaller one). */
+  setMaxPacketBytes(n: number): void {
+    this.maxPacketBytes = n;
+  }
 
   /** Bytes received and not yet returned as a message. */
   get bufferedBytes(): number {

@@ -1,13 +1,13 @@
 // Server-side prepared statements: the statements of one connection (bounded), the
 // COM_STMT_PREPARE response, and the decoding of COM_STMT_EXECUTE / COM_STMT_SEND_LONG_DATA.
 //
-// The number of result columns is not known at prepare time (the session runs statements, it
-// does not describe them), so the prepare response announces 0 columns; the EXECUTE response
-// carries the real column definitions, which mysql2 and libmariadb read from there.
+// The result columns announced at prepare time come from describe.ts; the EXECUTE response
+// carries the definitions of the columns as they turned out (clients take types from there).
 import type { SqlValue } from '../storage/sql-engine.js';
 import { tokenize } from '../sql/index.js';
-import { Charset, ErrorNumber, FieldType } from './constants.js';
-import { encodeColumnDefinition, encodeEof } from './results.js';
+import type { ColumnPlan } from './columns.js';
+import { Charset, ColumnFlag, ErrorNumber, FieldType, ServerStatus } from './constants.js';
+import { columnDefinitionOf, encodeColumnDefinition, encodeEof } from './results.js';
 import { readBinaryDateTime, readBinaryTime } from './temporal.js';
 import { PayloadReader, PayloadWriter, ProtocolError } from './wire.js';
 
@@ -48,7 +48,8 @@ export class StatementRegistry {
     return this.byId.size;
   }
 
-  add(sql: string, paramCount: number): PreparedStatement {
+  /** Throws ER_MAX_PREPARED_STMT_COUNT_REACHED when no statement can be added. */
+  checkRoom(): void {
     if (this.byId.size >= this.maxStatements) {
       throw new ProtocolError(
         `Can't create more than max_prepared_stmt_count statements (current value: ${this.maxStatements}); close statements you no longer use`,
@@ -56,6 +57,10 @@ export class StatementRegistry {
         '42000',
       );
     }
+  }
+
+  add(sql: string, paramCount: number): PreparedStatement {
+    this.checkRoom();
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     const stmt: PreparedStatement = { id, sql, paramCount, paramTypes: null, longData: new Map(), longDataBytes: 0, longDataError: null };
@@ -108,10 +113,10 @@ export class StatementRegistry {
   }
 }
 
-/** The COM_STMT_PREPARE response payloads. */
-export function encodePrepareResponse(stmt: PreparedStatement, deprecateEof: boolean): Buffer[] {
+/** The COM_STMT_PREPARE response payloads: the header, parameter and column definitions. */
+export function encodePrepareResponse(stmt: PreparedStatement, columns: readonly ColumnPlan[], schema: string, deprecateEof: boolean): Buffer[] {
   const out = [
-    new PayloadWriter(12).u8(0x00).u32(stmt.id).u16(0).u16(stmt.paramCount).u8(0).u16(0).finish(),
+    new PayloadWriter(12).u8(0x00).u32(stmt.id).u16(columns.length).u16(stmt.paramCount).u8(0).u16(0).finish(),
   ];
   if (stmt.paramCount > 0) {
     const def = encodeColumnDefinition({
@@ -123,11 +128,15 @@ export function encodePrepareResponse(stmt: PreparedStatement, deprecateEof: boo
       charset: Charset.BINARY,
       length: 0,
       type: FieldType.VAR_STRING,
-      flags: 0x80,
+      flags: ColumnFlag.BINARY,
       decimals: 0,
     });
     for (let i = 0; i < stmt.paramCount; i++) out.push(def);
-    if (!deprecateEof) out.push(encodeEof(0x0002));
+    if (!deprecateEof) out.push(encodeEof(ServerStatus.AUTOCOMMIT));
+  }
+  if (columns.length > 0) {
+    for (const c of columns) out.push(encodeColumnDefinition(columnDefinitionOf(c, schema)));
+    if (!deprecateEof) out.push(encodeEof(ServerStatus.AUTOCOMMIT));
   }
   return out;
 }
