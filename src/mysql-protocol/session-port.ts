@@ -1,7 +1,7 @@
 // What the MySQL protocol front end needs from a client session (declared here, by its user).
 // The node implements it in src/shell/sql-session.ts: reads on the local database, writes through
 // the coordinator, interactive transactions as one session on the coordinator.
-import type { SqlValue, StatementResult } from '../storage/sql-engine.js';
+import type { SqlValue, StatementDescription, StatementResult } from '../storage/sql-engine.js';
 
 /** Why a statement failed, as the session reports it; the protocol layer maps it to errno + SQLSTATE. */
 export interface SessionError {
@@ -41,6 +41,12 @@ export interface MysqlSessionPort {
   query(sql: string, opts: { readonly multiStatements: boolean }): Promise<SessionOutcome>;
   /** Runs one prepared statement (exactly one statement) with its bound parameters. */
   execute(sql: string, params: readonly SqlValue[]): Promise<SessionOutcome>;
+  /**
+   * COM_STMT_PREPARE: what the statement would return (result columns with their types where known,
+   * parameter count), without running it; a SessionError when it cannot be prepared (syntax, unknown
+   * table), as MySQL reports at prepare time.
+   */
+  describe?(sql: string): Promise<StatementDescription | SessionError>;
   /** COM_INIT_DB / USE: null when accepted. */
   useDatabase(name: string): SessionError | null;
   status(): SessionStatus;

@@ -170,10 +170,11 @@ const SYSTEM_FUNCTIONS = new Set(['DATABASE', 'SCHEMA', 'VERSION', 'CONNECTION_I
  * variables and session functions, with an optional alias per item and an optional LIMIT. null for
  * anything else.
  */
-export function parseSystemSelect(sql: string, dialect: Dialect): SystemSelectItem[] | null {
+export function parseSystemSelect(sql: string): SystemSelectItem[] | null {
   let t: Token[];
   try {
-    t = words(sql, dialect);
+    // MySQL's lexical rules on every engine: `@@name` is MySQL syntax.
+    t = words(sql, 'mysql');
   } catch {
     return null;
   }

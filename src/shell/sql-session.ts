@@ -16,7 +16,7 @@ import { ErrorCode, ReplisqlError, type ErrorInfo } from '../errors.js';
 import type { NodeId, Outcome } from '../core/types.js';
 import type { MysqlSessionPort, SessionError, SessionOutcome, SessionStatus } from '../mysql-protocol/session-port.js';
 import { classifyScript, SqlLexError, type ClassifiedStatement, type Dialect } from '../sql/index.js';
-import { SqlEngineError, type ColumnType, type SqlValue, type Statement, type StatementResult } from '../storage/sql-engine.js';
+import { SqlEngineError, type ColumnType, type SqlValue, type Statement, type StatementDescription, type StatementResult } from '../storage/sql-engine.js';
 import { encodeClientCommand, encodeTxnCommitCommand, type WriteResult } from './command.js';
 import { parseSessionStatement, parseSystemSelect, parseTransactionStatement } from './session-statements.js';
 import type { TxnStatementOutcome } from './write-executor.js';
@@ -30,6 +30,8 @@ export interface SessionHost {
   isHealthy(): boolean;
   /** Read-only statements on this node's database. */
   read(statements: readonly Statement[]): Promise<StatementResult[]>;
+  /** Prepares a statement on this node's database without running it (engine.describeStatement). */
+  describe(sql: string): Promise<StatementDescription>;
   /** A command on the write path (autocommit write or transaction commit); resolves with its outcome. */
   submitWrite(command: string): Promise<Outcome>;
   /** The coordinator this node knows of, if any. */
@@ -115,6 +117,22 @@ export class SqlSession implements MysqlSessionPort {
     }
     const r = await this.run(script.statements[0]!, params);
     return r.ok ? { results: [r.result], error: null } : { results: [], error: r.error };
+  }
+
+  async describe(sql: string): Promise<StatementDescription | SessionError> {
+    const script = this.classify(sql);
+    if ('error' in script) return script.error;
+    if (script.statements.length !== 1) return { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: 'a prepared statement must be exactly one SQL statement' };
+    const st = script.statements[0]!;
+    const kind = st.class.kind;
+    if (kind === 'transaction' || kind === 'session' || kind === 'empty') return { columns: [], paramCount: 0 };
+    const system = parseSystemSelect(st.sql);
+    if (system !== null) return { columns: system.map((i) => ({ name: i.label, type: null })), paramCount: 0 };
+    try {
+      return await this.host.describe(st.sql);
+    } catch (err) {
+      return fromThrown(err);
+    }
   }
 
   async reset(): Promise<void> {
@@ -322,7 +340,7 @@ export class SqlSession implements MysqlSessionPort {
    * the node happens to use (@@autocommit, @@in_transaction).
    */
   private systemSelect(sql: string): StepResult | null {
-    const items = parseSystemSelect(sql, this.host.dialect);
+    const items = parseSystemSelect(sql);
     if (items === null) return null;
     const sessionOwned = new Set(['autocommit', 'in_transaction']);
     if (this.host.dialect === 'mysql' && !items.every((i) => sessionOwned.has(i.name))) return null;

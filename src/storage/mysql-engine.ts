@@ -54,6 +54,7 @@ import {
   type StatementContext,
   type StatementError,
   type StatementResult,
+  type StatementDescription,
   type ColumnType,
 } from './sql-engine.js';
 
@@ -395,6 +396,30 @@ export class MysqlEngine implements SqlEngine {
       }
       return results;
     });
+  }
+
+  /** A server-side PREPARE on a read connection (closed again at once): MySQL's own column metadata. */
+  async describeStatement(sql: string): Promise<StatementDescription> {
+    this.ready();
+    if (typeof sql !== 'string') throw this.misuse('sql must be a string', EngineCode.INVALID_STATEMENT);
+    return this.withReadConnection(
+      (c) =>
+        new Promise<StatementDescription>((resolve, reject) => {
+          c.prepare(sql, (err, stmt) => {
+            if (err) {
+              reject(err);
+              return;
+            }
+            const info = stmt as unknown as { columns?: FieldPacket[]; parameters?: unknown[] };
+            const fields = info.columns ?? [];
+            const types = columnTypesOf(fields);
+            const out: StatementDescription = { columns: fields.map((f, i) => ({ name: f.name, type: types[i] ?? null })), paramCount: (info.parameters ?? []).length };
+            stmt.close();
+            c.unprepare(sql);
+            resolve(out);
+          });
+        }),
+    );
   }
 
   async appliedState(): Promise<AppliedState> {

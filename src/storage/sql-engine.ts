@@ -77,6 +77,14 @@ export interface StatementResult {
  */
 export type ColumnType = 'int' | 'float' | 'decimal' | 'text' | 'blob' | 'date' | 'datetime' | 'timestamp' | 'time' | 'year' | 'null';
 
+/** What a statement would return, learnt without running it (for MySQL's COM_STMT_PREPARE). */
+export interface StatementDescription {
+  /** The result columns (empty for statements that return no rows); `type` null when the engine cannot tell before running. */
+  readonly columns: readonly { readonly name: string; readonly type: ColumnType | null }[];
+  /** How many `?` parameters the statement takes. */
+  readonly paramCount: number;
+}
+
 /** The fencing row: the last log entry whose effects are in the database. */
 export interface AppliedState {
   readonly appliedIndex: number;
@@ -142,6 +150,12 @@ export interface SqlEngine {
    * (SqlEngineError, code SQL_ERROR, engineCode e.g. SQLITE_ERROR). Writing statements are refused.
    */
   read(statements: readonly Statement[]): Promise<StatementResult[]>;
+  /**
+   * Prepares one statement without running it and says what it would return (columns and their
+   * types where known, parameter count). A statement error (syntax, unknown table) rejects like a
+   * read's (SqlEngineError, code SQL_ERROR).
+   */
+  describeStatement(sql: string): Promise<StatementDescription>;
   /** The committed fencing row. */
   appliedState(): Promise<AppliedState>;
   /**

@@ -15,6 +15,7 @@ import {
   type EntryToApply,
   type SqlEngine,
   type Statement,
+  type StatementDescription,
   type StatementResult,
 } from './sql-engine.js';
 import type { ConnectionRole, OpenArgs, WorkerFailure, WorkerOp, WorkerOps, WorkerRequest, WorkerResponse } from './sqlite-protocol.js';
@@ -256,6 +257,11 @@ export class SqliteEngine implements SqlEngine {
   async read(statements: readonly Statement[]): Promise<StatementResult[]> {
     const h = await this.readWorker();
     return (await this.call(h, 'read', { statements }, this.readTimeoutMs)) as StatementResult[];
+  }
+
+  async describeStatement(sql: string): Promise<StatementDescription> {
+    const h = await this.readWorker();
+    return (await this.call(h, 'describe', { sql }, this.readTimeoutMs)) as StatementDescription;
   }
 
   async dump(): Promise<string> {

@@ -8,6 +8,7 @@ import type {
   BatchExecResult,
   EntryToApply,
   Statement,
+  StatementDescription,
   StatementResult,
 } from './sql-engine.js';
 
@@ -38,6 +39,7 @@ export interface WorkerOps {
   applyEntry: { args: { readonly entry: EntryToApply }; result: { result: ApplyResult; state: AppliedState } };
   beginBatch: { args: null; result: null };
   execInBatch: { args: { readonly statements: readonly Statement[] }; result: BatchExecResult };
+  describe: { args: { readonly sql: string }; result: StatementDescription };
   commitBatch: { args: { readonly fence: AppliedState }; result: AppliedState };
   rollbackBatch: { args: null; result: null };
   installSnapshot: { args: { readonly path: string }; result: AppliedState };

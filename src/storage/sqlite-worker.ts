@@ -14,8 +14,10 @@ import {
   type ApplyResult,
   type BatchExecResult,
   type EntryToApply,
+  type ColumnType,
   type SqlValue,
   type Statement,
+  type StatementDescription,
   type StatementResult,
 } from './sql-engine.js';
 import {
@@ -321,6 +323,52 @@ function rollbackAll(c: Conn): void {
 
 // ------------------------------------------------------------------ read role
 
+/** The declared type's affinity (SQLite's rules, section 3.1 of datatype3.html) as a column type. */
+function declaredColumnType(declared: string | null): ColumnType | null {
+  if (declared === null || declared === '') return null;
+  const t = declared.toUpperCase();
+  if (t.includes('INT')) return 'int';
+  if (t.includes('CHAR') || t.includes('CLOB') || t.includes('TEXT')) return 'text';
+  if (t.includes('BLOB')) return 'blob';
+  if (t.includes('REAL') || t.includes('FLOA') || t.includes('DOUB')) return 'float';
+  return null;
+}
+
+/** Prepares without running: result columns with their declared types, and the parameter count. */
+function describe(c: Conn, sql: string): StatementDescription {
+  if (typeof sql !== 'string') throw statementFailure(EngineCode.INVALID_STATEMENT, 'sql must be a string');
+  checkAllowed(sql, 'read');
+  const stmt = prepare(c, sql);
+  const columns = stmt.reader ? stmt.columns().map((col) => ({ name: col.name, type: declaredColumnType(col.type) })) : [];
+  return { columns, paramCount: countParams(sql) };
+}
+
+/** `?` placeholders outside strings, quoted names and comments. */
+function countParams(sql: string): number {
+  let n = 0;
+  let i = 0;
+  while (i < sql.length) {
+    const ch = sql[i]!;
+    if (ch === "'" || ch === '"' || ch === '`') {
+      const end = sql.indexOf(ch, i + 1);
+      i = end < 0 ? sql.length : end + 1;
+    } else if (ch === '[') {
+      const end = sql.indexOf(']', i + 1);
+      i = end < 0 ? sql.length : end + 1;
+    } else if (sql.startsWith('--', i)) {
+      const end = sql.indexOf('\n', i);
+      i = end < 0 ? sql.length : end + 1;
+    } else if (sql.startsWith('/*', i)) {
+      const end = sql.indexOf('*/', i + 2);
+      i = end < 0 ? sql.length : end + 2;
+    } else {
+      if (ch === '?') n++;
+      i++;
+    }
+  }
+  return n;
+}
+
 function read(c: Conn, statements: readonly Statement[]): StatementResult[] {
   const single = Array.isArray(statements) && statements.length === 1;
   if (!single) c.begin.run(); // several statements: one read transaction, one snapshot
@@ -601,6 +649,8 @@ function handle(req: WorkerRequest): unknown {
       return null;
     case 'read':
       return read(need('read'), req.args.statements);
+    case 'describe':
+      return describe(need('read'), req.args.sql);
     case 'dump':
       return dump(need('read'));
     case 'snapshotTo':
