@@ -122,11 +122,14 @@ export function planColumns(result: StatementResult): ColumnPlan[] {
 function planColumn(name: string, kind: ColumnType, rows: readonly (readonly unknown[])[], col: number): ColumnPlan {
   const base = { name, kind, unsigned: false, charset: Charset.BINARY, decimals: 0 };
   let maxBytes = 0;
+  let maxChars = 0;
   let maxFraction = 0;
   for (const r of rows) {
     const v = r[col];
     if (v === null || v === undefined) continue;
-    maxBytes = Math.max(maxBytes, textBytes(v).length);
+    const bytes = textBytes(v).length;
+    maxBytes = Math.max(maxBytes, bytes);
+    maxChars = Math.max(maxChars, typeof v === 'string' ? [...v].length : bytes);
     maxFraction = Math.max(maxFraction, fractionDigits(v));
   }
   const bin = ColumnFlag.BINARY;
@@ -143,7 +146,8 @@ function planColumn(name: string, kind: ColumnType, rows: readonly (readonly unk
     case 'decimal':
       return { ...base, fieldType: FieldType.NEWDECIMAL, flags: bin, length: Math.max(maxBytes, 1), decimals: Math.min(maxFraction, 30) };
     case 'text':
-      return { ...base, fieldType: FieldType.VAR_STRING, charset: Charset.UTF8MB4, flags: 0, length: Math.max(maxBytes, 1) };
+      // MySQL gives a string column's length in bytes: characters * 4 for utf8mb4.
+      return { ...base, fieldType: FieldType.VAR_STRING, charset: Charset.UTF8MB4, flags: 0, length: Math.min(Math.max(maxChars, 1) * 4, 0xffffffff) };
     case 'blob':
       return { ...base, fieldType: FieldType.BLOB, flags: bin | ColumnFlag.BLOB, length: maxBytes > 0xffff ? 0xffffffff : 0xffff };
     case 'date':

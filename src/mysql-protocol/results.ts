@@ -91,16 +91,23 @@ export interface ColumnDefinition {
   readonly type: number;
   readonly flags: number;
   readonly decimals: number;
+  /**
+   * MariaDB's extended type info (a length-encoded string after org_name), present only when the
+   * client and a MariaDB server agreed MARIADB_CLIENT_EXTENDED_TYPE_INFO; this server never offers it.
+   */
+  readonly extendedMetadata?: string;
 }
 
 export function encodeColumnDefinition(c: ColumnDefinition): Buffer {
-  return new PayloadWriter(64)
+  const w = new PayloadWriter(64)
     .lenencString('def')
     .lenencString(c.schema)
     .lenencString(c.table)
     .lenencString(c.orgTable)
     .lenencString(c.name)
-    .lenencString(c.orgName)
+    .lenencString(c.orgName);
+  if (c.extendedMetadata !== undefined) w.lenencString(c.extendedMetadata);
+  return w
     .lenencInt(0x0c)
     .u16(c.charset)
     .u32(c.length)
@@ -119,13 +126,15 @@ export function decodeColumnDefinition(payload: Buffer): ColumnDefinition {
   const orgTable = r.lenencString('org_table');
   const name = r.lenencString('name');
   const orgName = r.lenencString('org_name');
+  const extendedMetadata = r.peekU8('fixed-length fields length') !== 0x0c ? r.lenencString('extended metadata') : undefined;
   r.lenencInt('fixed-length fields length');
   const charset = r.u16('character set');
   const length = r.u32('column length');
   const type = r.u8('column type');
   const flags = r.u16('flags');
   const decimals = r.u8('decimals');
-  return { schema, table, orgTable, name, orgName, charset, length, type, flags, decimals };
+  const def = { schema, table, orgTable, name, orgName, charset, length, type, flags, decimals };
+  return extendedMetadata === undefined ? def : { ...def, extendedMetadata };
 }
 
 export function columnDefinitionOf(plan: ColumnPlan, schema: string, table = ''): ColumnDefinition {
