@@ -215,8 +215,11 @@ async function interactive(client: ReplisqlClient, opts: ClientShellOptions, io:
     historySize: HISTORY_MAX_LINES,
     removeHistoryDuplicates: true,
   });
-  const PROMPT = 'replisql> ';
+  const PROMPT_IDLE = 'replisql> ';
+  const PROMPT_TXN = 'replisql*> ';
   const MORE = '       -> ';
+  /** The prompt says when a transaction is open (BEGIN ... COMMIT/ROLLBACK). */
+  const prompt = (): string => (client.inTransaction ? PROMPT_TXN : PROMPT_IDLE);
   if (tty) {
     io.stdout.write(
       `Connected to ${client.endpoint ?? opts.endpoints[0]} (failover: ${opts.endpoints.join(', ')}).\n` +
@@ -235,10 +238,10 @@ async function interactive(client: ReplisqlClient, opts: ClientShellOptions, io:
     }
     buffer = '';
     io.stdout.write('^C\n');
-    rl.setPrompt(PROMPT);
+    rl.setPrompt(prompt());
     rl.prompt();
   });
-  rl.setPrompt(PROMPT);
+  rl.setPrompt(prompt());
   if (tty) rl.prompt();
   for await (const line of rl) {
     const trimmed = line.trim();
@@ -271,7 +274,7 @@ async function interactive(client: ReplisqlClient, opts: ClientShellOptions, io:
       buffer = '';
       if (!isBlankSql(sql) && !(await runSql(client, sql, opts.json, io))) failures++;
       saveHistory(histFile, history);
-      rl.setPrompt(PROMPT);
+      rl.setPrompt(prompt());
     } else {
       rl.setPrompt(MORE);
     }

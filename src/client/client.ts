@@ -281,6 +281,11 @@ export class ReplisqlClient {
 
   private readonly pending = new Map<string, Pending>();
   private conn: Connection | null = null;
+  /**
+   * The connection whose session is inside a transaction (BEGIN ... COMMIT), as the node's last
+   * answer said. Its requests are never re-sent elsewhere: the transaction lives on that connection.
+   */
+  private transactionConn: Connection | null = null;
   private reconnecting = false;
   private nextIndex = 0;
   private closed = false;
@@ -356,6 +361,11 @@ export class ReplisqlClient {
         lastInsertId: r.lastInsertId ?? null,
       })),
     };
+  }
+
+  /** True while the node's last answer said this client's session is inside a transaction (BEGIN ... COMMIT). */
+  get inTransaction(): boolean {
+    return this.transactionConn !== null;
   }
 
   /** The answering node's view of the cluster. */
@@ -600,6 +610,20 @@ export class ReplisqlClient {
     if (this.closed) return;
     const why = `${conn.endpoint}: ${reason}`;
     this.lastConnectErrors.set(conn.endpoint, reason);
+    if (this.transactionConn === conn) {
+      // The node rolls back a transaction whose connection closes; a COMMIT in flight may have landed.
+      this.transactionConn = null;
+      for (const p of [...this.pending.values()]) {
+        if (p.kind !== 'QUERY') continue;
+        const maybeCommit = p.onConn === conn && /\b(COMMIT|END)\b/i.test(p.frame.toString('utf8'));
+        this.settle(
+          p,
+          maybeCommit
+            ? new ReplisqlError(ErrorCode.UNKNOWN_OUTCOME, `connection lost while committing a transaction (${why}); it may or may not have been committed`)
+            : new ReplisqlError(ErrorCode.TRANSACTION_ABORTED, `connection lost during a transaction (${why}); the transaction was rolled back`),
+        );
+      }
+    }
     // Move on to the next endpoint when requests were in flight; an idle connection the node
     // closed is simply reopened to the same endpoint on the next request.
     const inFlight = this.outstandingOn(conn) > 0;
@@ -689,6 +713,10 @@ export class ReplisqlClient {
     }
     const p = this.pending.get(id);
     if (p === undefined || p.onConn !== conn) return; // late answer to a settled or re-sent request
+    if (p.kind === 'QUERY' && typeof envelope!.transaction === 'boolean') {
+      if (envelope!.transaction) this.transactionConn = conn;
+      else if (this.transactionConn === conn) this.transactionConn = null;
+    }
     if (envelope!.type === 'ERROR') {
       const parsed = ErrorFrameSchema.safeParse(value);
       if (!parsed.success) {

@@ -10,6 +10,8 @@ import { encodeClientCommand, type WriteResult } from './command.js';
 import type { FramedConnection } from './listener.js';
 import { LogRateLimiter, type Logger } from './logger-port.js';
 import { toErrorInfo } from './write-executor.js';
+import type { SessionError } from '../mysql-protocol/session-port.js';
+import type { SqlSession } from './sql-session.js';
 
 export interface ClientServerOptions {
   readonly engine: SqlEngine;
@@ -22,6 +24,17 @@ export interface ClientServerOptions {
   readonly maxWaitingWrites?: number;
   /** SQL dialect used to classify statements (reads vs writes). */
   readonly dialect?: 'sqlite' | 'mysql';
+  /**
+   * A session for a connection that uses transactions (BEGIN ... COMMIT), SET or USE; such
+   * requests run through it, one at a time per connection (src/shell/sql-session.ts).
+   */
+  readonly createSession?: () => SqlSession;
+}
+
+/** A connection's session and the tail of its request chain (its requests run in order). */
+interface ConnectionSession {
+  readonly session: SqlSession;
+  tail: Promise<void>;
 }
 
 const MAX_ID_LENGTH = 200;
@@ -32,6 +45,7 @@ export class ClientServer {
   /** requestId -> the connections waiting for its outcome. */
   private readonly waiting = new Map<string, Set<FramedConnection>>();
   private readonly conns = new Set<FramedConnection>();
+  private readonly sessions = new Map<FramedConnection, ConnectionSession>();
   private readonly refusalLog = new LogRateLimiter(REFUSAL_LOG_INTERVAL_MS);
 
   constructor(private readonly opts: ClientServerOptions) {}
@@ -40,6 +54,8 @@ export class ClientServer {
     this.conns.add(conn);
     conn.onClose(() => {
       this.conns.delete(conn);
+      this.sessions.get(conn)?.session.close();
+      this.sessions.delete(conn);
       for (const [id, set] of this.waiting) {
         set.delete(conn);
         if (set.size === 0) this.waiting.delete(id);
@@ -52,6 +68,8 @@ export class ClientServer {
   close(): void {
     for (const c of this.conns) c.destroy('node stopping');
     this.conns.clear();
+    for (const s of this.sessions.values()) s.session.close();
+    this.sessions.clear();
     this.waiting.clear();
   }
 
@@ -120,15 +138,51 @@ export class ClientServer {
       conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, '"params" can only be used with a single statement')));
       return;
     }
-    const refused = script.statements.find((s) => s.class.kind === 'session' || s.class.kind === 'transaction');
-    if (refused) {
-      const why =
-        refused.class.kind === 'transaction'
-          ? 'transaction control is not supported over the JSON protocol: send the statements of a transaction in one QUERY; they are applied atomically'
-          : 'session settings (SET, USE, writing PRAGMAs) are per connection and would differ between replicas';
-      conn.send(errorFrame(id, errorInfo(ErrorCode.UNSAFE_STATEMENT, `${refused.class.verb || 'statement'} refused: ${why}`)));
+    const existing = this.sessions.get(conn);
+    const needsSession =
+      script.statements.some((s) => s.class.kind === 'session' || s.class.kind === 'transaction') ||
+      (existing !== undefined && (existing.session.status().inTransaction || !existing.session.status().autocommit));
+    if (needsSession) {
+      this.runInSession(conn, id, sql, params);
       return;
     }
+    if (existing !== undefined) {
+      // Keep this connection's requests in order behind its session's (read-your-writes).
+      const run = (): void => this.onPlainQuery(conn, id, sql, params, script);
+      existing.tail = existing.tail.then(run, run);
+      return;
+    }
+    this.onPlainQuery(conn, id, sql, params, script);
+  }
+
+  /**
+   * A request with transaction control, SET or USE, or sent inside a transaction: runs in the
+   * connection's session, after the connection's earlier session requests.
+   */
+  private runInSession(conn: FramedConnection, id: string, sql: string, params: SqlValue[]): void {
+    const create = this.opts.createSession;
+    if (create === undefined) {
+      conn.send(errorFrame(id, errorInfo(ErrorCode.UNSAFE_STATEMENT, 'transactions and session statements are not available on this server')));
+      return;
+    }
+    let cs = this.sessions.get(conn);
+    if (cs === undefined) {
+      cs = { session: create(), tail: Promise.resolve() };
+      this.sessions.set(conn, cs);
+    }
+    const session = cs.session;
+    const task = async (): Promise<void> => {
+      const outcome = params.length > 0 ? await session.execute(sql, params) : await session.query(sql, { multiStatements: true });
+      const inTransaction = session.status().inTransaction;
+      if (outcome.error !== null) conn.send({ ...errorFrame(id, sessionErrorInfo(outcome.error)), transaction: inTransaction });
+      else conn.send({ ...resultFrame(id, outcome.results, false), transaction: inTransaction });
+    };
+    cs.tail = cs.tail.then(task).catch((err: unknown) => {
+      conn.send(errorFrame(id, toErrorInfo(err, ErrorCode.INTERNAL)));
+    });
+  }
+
+  private onPlainQuery(conn: FramedConnection, id: string, sql: string, params: SqlValue[], script: ReturnType<typeof classifyScript>): void {
     if (!this.opts.isHealthy()) {
       conn.send(errorFrame(id, errorInfo(ErrorCode.UNHEALTHY, 'this node\'s database is unavailable; try another node')));
       return;
@@ -216,3 +270,11 @@ export function outcomeToFrame(id: string, outcome: Outcome): object {
 }
 
 
+
+const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
+
+/** A session's error as a JSON-protocol error: database codes travel inside SQL_ERROR as "CODE: message". */
+function sessionErrorInfo(e: SessionError): ErrorInfo {
+  if (ERROR_CODES.has(e.code)) return errorInfo(e.code as ErrorCode, e.message);
+  return errorInfo(ErrorCode.SQL_ERROR, `${e.code}: ${e.message}`);
+}

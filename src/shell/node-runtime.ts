@@ -1,10 +1,12 @@
 // The I/O shell around the protocol core: turns timers into ticks, peer frames into Receive
 // inputs, and carries out each Ready in the order the core requires (persist + fsync, send,
 // apply, answer). One node process runs one NodeRuntime.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CoreNode } from '../core/node.js';
-import { defaultCoreConfig, type Entry, type Input, type Message, type NodeId, type Ready, type SnapshotMeta } from '../core/types.js';
+import { defaultCoreConfig, type Entry, type Input, type Message, type NodeId, type Outcome, type Ready, type SnapshotMeta } from '../core/types.js';
+import { ErrorCode, ReplisqlError } from '../errors.js';
 import { validateMessage } from '../core/validate.js';
 import type { CoreEvent } from '../core/types.js';
 import { findNode, type ResolvedConfig, type ResolvedNode } from '../config/config.js';
@@ -21,6 +23,10 @@ import { createNodeLogger } from './node-logger.js';
 import { SerialQueue } from './serial-queue.js';
 import { TcpTransport } from './tcp-transport.js';
 import { WriteExecutor } from './write-executor.js';
+import { isTxnFrame, TxnRelay } from './txn-relay.js';
+import { SqlSession, type SessionHost } from './sql-session.js';
+import { MysqlServer } from '../mysql-protocol/server.js';
+import { SERVER_VERSION } from '../mysql-protocol/handshake.js';
 
 export interface RunNodeOptions {
   readonly configPath: string;
@@ -44,6 +50,16 @@ export class NodeRuntime {
   private listener!: NodeListener;
   private clients!: ClientServer;
   private executor!: WriteExecutor;
+  private txnRelay!: TxnRelay;
+  private mysqlServer: MysqlServer | null = null;
+  /** Writes submitted by client sessions (sql-session.ts), by request id. */
+  private readonly sessionWrites = new Map<string, (outcome: Outcome) => void>();
+  private sessionWriteCount = 0;
+  /** Makes session request ids unique across restarts (the coordinator de-duplicates by id). */
+  private readonly bootNonce = randomBytes(6).toString('hex');
+  private nextSessionId = 1;
+  /** Sessions waiting until the database has applied their last write (read-your-writes). */
+  private appliedWaiters: { readonly index: number; readonly resolve: () => void; readonly timer: NodeJS.Timeout }[] = [];
   private readonly dbQueue: SerialQueue;
   private tickTimer: NodeJS.Timeout | null = null;
   private readonly inputs: Input[] = [];
@@ -102,6 +118,7 @@ export class NodeRuntime {
       dialect: storage.engine,
       queue: this.dbQueue,
       logger: this.logger,
+      transactionIdleTimeoutMs: cfg.transactionIdleTimeoutMs,
       host: {
         lastLogIndex: () => this.core.status().lastIndex,
         appliedIndex: () => this.engineApplied,
@@ -124,6 +141,7 @@ export class NodeRuntime {
       isHealthy: () => this.healthy && this.engine.isHealthy(),
       maxSqlBytes: Math.floor(cfg.maxFrameBytes / 2),
       dialect: storage.engine,
+      createSession: () => this.newSession('json', null),
     });
     this.transport = new TcpTransport({
       selfId: this.self.id,
@@ -132,6 +150,14 @@ export class NodeRuntime {
       maxFrameBytes: cfg.maxFrameBytes,
       logger: this.logger,
       onMessage: (from, raw) => this.onPeerFrame(from, raw),
+    });
+    this.txnRelay = new TxnRelay({
+      selfId: this.self.id,
+      runner: this.executor,
+      send: (to, frame) => this.transport.send(to, frame),
+      logger: this.logger,
+      callTimeoutMs: cfg.writeTimeoutMs,
+      maxSqlBytes: Math.floor(cfg.maxFrameBytes / 2),
     });
     this.listener = new NodeListener({
       host: this.self.host,
@@ -142,6 +168,23 @@ export class NodeRuntime {
       onClientConnection: (first, conn) => this.clients.accept(first, conn),
     });
     await this.listener.listen();
+    if (this.self.mysqlPort !== null) {
+      this.mysqlServer = new MysqlServer({
+        host: this.self.host,
+        port: this.self.mysqlPort,
+        users: cfg.mysqlUsers,
+        logger: this.logger,
+        maxPacketBytes: Math.floor(cfg.maxFrameBytes / 2),
+        createSession: (info) => {
+          if (info.database !== null && info.database !== this.mysqlDatabase()) {
+            return { code: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000', message: `Unknown database '${info.database}' (this node serves '${this.mysqlDatabase()}')` };
+          }
+          return this.newSession(info.user, info.connectionId);
+        },
+      });
+      await this.mysqlServer.listen();
+      this.logger.info({ mysqlPort: this.self.mysqlPort }, `MySQL protocol on ${this.self.host}:${this.self.mysqlPort} (database '${this.mysqlDatabase()}')`);
+    }
     this.lastTickAt = Date.now();
     this.tickTimer = setInterval(() => this.onTimer(), cfg.tickMs);
     this.logger.info(
@@ -155,6 +198,10 @@ export class NodeRuntime {
     this.stopped = true;
     if (this.tickTimer) clearInterval(this.tickTimer);
     if (this.recovery !== null && this.recovery !== 'queued') clearTimeout(this.recovery);
+    await this.mysqlServer?.close().catch(() => undefined);
+    this.txnRelay?.close();
+    for (const w of this.appliedWaiters) clearTimeout(w.timer);
+    this.appliedWaiters = [];
     await this.listener?.close().catch(() => undefined);
     await this.transport?.close().catch(() => undefined);
     this.clients?.close();
@@ -182,6 +229,82 @@ export class NodeRuntime {
         matchIndex: n.matchIndex,
       })),
     };
+  }
+
+  // ------------------------------------------------------------------ client sessions
+
+  /** The database name MySQL clients use on this node. */
+  private mysqlDatabase(): string {
+    const storage = this.self.storage;
+    return this.config.mysqlDatabase ?? (storage.engine === 'mysql' ? storage.database : 'main');
+  }
+
+  private newSession(user: string, connectionId: number | null): SqlSession {
+    return new SqlSession({ host: this.sessionHost(), database: this.mysqlDatabase(), user, connectionId: connectionId ?? this.nextSessionId++ });
+  }
+
+  private sessionHost(): SessionHost {
+    return {
+      dialect: this.self.storage.engine,
+      serverVersion: SERVER_VERSION,
+      maxAllowedPacketBytes: Math.floor(this.config.maxFrameBytes / 2),
+      isHealthy: () => this.healthy && this.engine.isHealthy(),
+      read: (statements) => this.engine.read(statements),
+      describe: (sql) => this.engine.describeStatement(sql),
+      submitWrite: (command) => this.submitSessionWrite(command),
+      coordinator: () => this.core.status().coordinator,
+      txnExec: (at, key, first, sql, params) => this.txnRelay.exec(at, key, first, sql, params),
+      txnRollback: (at, key) => this.txnRelay.rollback(at, key),
+      waitApplied: (index) => this.waitApplied(index),
+    };
+  }
+
+  /** A write from a session: the ordinary write path, answered through a promise. */
+  private submitSessionWrite(command: string): Promise<Outcome> {
+    const requestId = `s${this.self.id}-${this.bootNonce}-${++this.sessionWriteCount}`;
+    return new Promise<Outcome>((resolve) => {
+      this.sessionWrites.set(requestId, resolve);
+      this.feed({ type: 'ClientWrite', requestId, command });
+    });
+  }
+
+  private deliverReply(requestId: string, outcome: Outcome): void {
+    const session = this.sessionWrites.get(requestId);
+    if (session !== undefined) {
+      this.sessionWrites.delete(requestId);
+      session(outcome);
+      return;
+    }
+    this.clients.complete(requestId, outcome);
+  }
+
+  /** Resolves once the database has applied `index`; rejects after writeTimeoutMs (the node is lagging). */
+  private waitApplied(index: number): Promise<void> {
+    if (this.engineApplied >= index) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.appliedWaiters = this.appliedWaiters.filter((w) => w.timer !== timer);
+        reject(
+          new ReplisqlError(
+            ErrorCode.UNHEALTHY,
+            `this node has not applied the session's last write (log index ${index}, applied ${this.engineApplied}) within ${this.config.writeTimeoutMs} ms; retry, or connect to another node`,
+          ),
+        );
+      }, this.config.writeTimeoutMs);
+      timer.unref();
+      this.appliedWaiters.push({ index, resolve, timer });
+    });
+  }
+
+  private releaseAppliedWaiters(): void {
+    if (this.appliedWaiters.length === 0) return;
+    const ready = this.appliedWaiters.filter((w) => w.index <= this.engineApplied);
+    if (ready.length === 0) return;
+    this.appliedWaiters = this.appliedWaiters.filter((w) => w.index > this.engineApplied);
+    for (const w of ready) {
+      clearTimeout(w.timer);
+      w.resolve();
+    }
   }
 
   // ------------------------------------------------------------------ inputs
@@ -225,6 +348,10 @@ export class NodeRuntime {
   }
 
   private onPeerFrame(from: NodeId, raw: unknown): void {
+    if (isTxnFrame(raw)) {
+      this.txnRelay.onFrame(from, raw);
+      return;
+    }
     const v = validateMessage(raw);
     if (!v.ok) {
       const suppressed = this.invalidPeerLog.take(String(from));
@@ -293,7 +420,7 @@ export class NodeRuntime {
         this.dbQueue.push(async () => this.store.compact(meta));
       }
       // 4. answer clients, start prepare work, build snapshots
-      for (const r of ready.replies) this.clients.complete(r.requestId, r.outcome);
+      for (const r of ready.replies) this.deliverReply(r.requestId, r.outcome);
       for (const ev of ready.events) this.logEvent(ev);
       if (ready.events.some((e) => e.type === 'stepped-down')) this.executor.abort((e) => this.applyNormally(e));
       if (ready.prepare.length > 0) this.executor.enqueue(ready.prepare);
@@ -320,6 +447,7 @@ export class NodeRuntime {
 
   private markApplied(index: number, result: WriteResult): void {
     if (index > this.engineApplied) this.engineApplied = index;
+    this.releaseAppliedWaiters();
     if (!this.healthy) {
       this.healthy = true;
       this.logger.info({}, 'database healthy again');
@@ -432,6 +560,7 @@ export class NodeRuntime {
       this.store.resetTo(meta);
       this.store.sync();
       this.engineApplied = meta.index;
+      this.releaseAppliedWaiters();
       this.feed({ type: 'SnapshotInstalled', meta });
     });
   }
@@ -467,6 +596,7 @@ export class NodeRuntime {
         break;
       }
       case 'coordinator-changed':
+        this.txnRelay.coordinatorChanged(ev.coordinator);
         l.info(ev, ev.coordinator === null ? `no coordinator (term ${ev.term})` : `coordinator is node ${ev.coordinator} (term ${ev.term})`);
         break;
       case 'stepped-down':

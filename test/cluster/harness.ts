@@ -85,6 +85,11 @@ export interface ClusterOptions {
   readonly failureTimeoutMs?: number;
   readonly writeTimeoutMs?: number;
   readonly maxFrameBytes?: number;
+  /** Give every node a MySQL protocol port (users: root with no password, app/secret). Default false. */
+  readonly mysqlFrontEnd?: boolean;
+  readonly transactionIdleTimeoutMs?: number;
+  /** The database name MySQL clients use (default: the storage's, or "main" on SQLite). */
+  readonly mysqlDatabase?: string;
   /** Start the nodes (and wait for each to print its ready line). Default true. */
   readonly start?: boolean;
   /** Keep the temp dir after shutdown (it is always kept when REPLISQL_KEEP_TEST_DIRS=1). */
@@ -95,6 +100,8 @@ export interface NodeSpec {
   readonly id: number;
   readonly host: string;
   readonly port: number;
+  /** The MySQL protocol port, when the cluster has MySQL front ends. */
+  readonly mysqlPort: number | null;
 }
 
 export interface ExitInfo {
@@ -334,8 +341,8 @@ export class Cluster {
       mariadb = env;
     }
     const dir = mkdtempSync(join(tmpdir(), `replisql-cluster-${engine}-`));
-    const ports = await freePorts(n);
-    const nodes = ports.map((port, i) => ({ id: i + 1, host: '127.0.0.1', port }));
+    const ports = await freePorts(opts.mysqlFrontEnd === true ? 2 * n : n);
+    const nodes = ports.slice(0, n).map((port, i) => ({ id: i + 1, host: '127.0.0.1', port, mysqlPort: opts.mysqlFrontEnd === true ? ports[n + i]! : null }));
     const storage = (id: number): Record<string, unknown> => {
       if (mariadb === null) return { engine: 'sqlite', path: `data/node${id}.db` };
       const inst = mariadb.instances[id - 1]!;
@@ -350,7 +357,10 @@ export class Cluster {
       writeAck: 'quorum',
       ...(opts.maxFrameBytes !== undefined ? { maxFrameBytes: opts.maxFrameBytes } : {}),
       logDir: 'logs',
-      nodes: nodes.map((x) => ({ id: x.id, host: x.host, port: x.port, storage: storage(x.id) })),
+      ...(opts.mysqlFrontEnd === true ? { mysqlUsers: [{ user: 'root', password: '' }, { user: 'app', password: 'secret' }] } : {}),
+      ...(opts.mysqlDatabase !== undefined ? { mysqlDatabase: opts.mysqlDatabase } : {}),
+      ...(opts.transactionIdleTimeoutMs !== undefined ? { transactionIdleTimeoutMs: opts.transactionIdleTimeoutMs } : {}),
+      nodes: nodes.map((x) => ({ id: x.id, host: x.host, port: x.port, storage: storage(x.id), ...(x.mysqlPort !== null ? { mysqlPort: x.mysqlPort } : {}) })),
     };
     writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
     const cluster = new Cluster(dir, nodes, config, opts.keepDir === true || process.env['REPLISQL_KEEP_TEST_DIRS'] === '1', mariadb);
@@ -374,6 +384,13 @@ export class Cluster {
   endpoint(id: number): string {
     const s = this.spec(id);
     return `${s.host}:${s.port}`;
+  }
+
+  /** host and MySQL protocol port of node `id` (the cluster must have mysqlFrontEnd). */
+  mysqlAddress(id: number): { host: string; port: number } {
+    const s = this.spec(id);
+    if (s.mysqlPort === null) throw new Error('this cluster has no MySQL front ends (mysqlFrontEnd: true)');
+    return { host: s.host, port: s.mysqlPort };
   }
 
   get ids(): number[] {

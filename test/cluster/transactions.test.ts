@@ -1,0 +1,153 @@
+// Interactive transactions (BEGIN ... COMMIT) over the JSON client protocol, on real processes and
+// each engine: the statements run as one session on the coordinator, reads see the transaction's
+// own writes, COMMIT logs the writes as ONE entry, ROLLBACK leaves nothing, concurrent
+// read-modify-write transactions from different nodes serialize, a failing statement is undone
+// alone, an idle transaction is rolled back, and a coordinator killed mid-transaction gives
+// TRANSACTION_ABORTED with nothing of the transaction committed anywhere.
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, ReplisqlError } from '../../src/errors.js';
+import { ENGINES, errorCode, useCluster, waitUntil } from './harness.js';
+
+for (const engine of ENGINES) {
+  describe(`${engine}: interactive transactions over the JSON protocol`, () => {
+    const fx = useCluster({ engine, nodes: 3, transactionIdleTimeoutMs: 1500 });
+
+    test('commit via a follower is one log entry and visible everywhere; reads inside see own writes; rollback leaves nothing', { timeout: 90_000 }, async (t) => {
+      const cluster = fx.take(t);
+      if (cluster === null) return;
+      await cluster.check(async () => {
+        await cluster.waitForCoordinator(3);
+        const c1 = await cluster.client(1);
+        await c1.query(`CREATE TABLE acct (id INTEGER PRIMARY KEY, owner ${cluster.dialect.key} NOT NULL UNIQUE, balance INTEGER NOT NULL)`);
+        await c1.query("INSERT INTO acct (id, owner, balance) VALUES (1, 'ann', 100), (2, 'bob', 50)");
+        await cluster.waitCaughtUp([1, 2, 3], 3);
+        const before = (await cluster.status(3)).commitIndex;
+
+        await c1.query('BEGIN');
+        assert.equal(c1.inTransaction, true, 'the node says the session is in a transaction');
+        await c1.query('UPDATE acct SET balance = balance - 30 WHERE id = 1');
+        await c1.query('UPDATE acct SET balance = balance + 30 WHERE id = 2');
+        const inside = await c1.query('SELECT id, balance FROM acct ORDER BY id');
+        assert.deepEqual(inside[0]?.rows, [[1, 70], [2, 80]], 'reads inside the transaction see its writes');
+        // Another client (on node 2) does not see uncommitted writes.
+        const c2 = await cluster.client(2);
+        assert.deepEqual((await c2.query('SELECT balance FROM acct ORDER BY id'))[0]?.rows, [[100], [50]]);
+        // Duplicate key inside the transaction: that statement fails alone, the transaction goes on.
+        await assert.rejects(c1.query("INSERT INTO acct (id, owner, balance) VALUES (3, 'ann', 1)"), (e: unknown) => errorCode(e) === ErrorCode.SQL_ERROR);
+        assert.equal(c1.inTransaction, true, 'a statement error does not end the transaction');
+        await c1.query("INSERT INTO acct (id, owner, balance) VALUES (3, 'cy', 7)");
+        await c1.query('COMMIT');
+        assert.equal(c1.inTransaction, false);
+        const after = (await cluster.status(3)).commitIndex;
+        assert.equal(after - before, 1, 'the transaction was replicated as exactly one log entry');
+
+        await cluster.waitCaughtUp([1, 2, 3], 3);
+        for (const id of [1, 2, 3]) {
+          assert.deepEqual(await cluster.dump(id, 'acct', 'id'), [[1, 'ann', 70], [2, 'bob', 80], [3, 'cy', 7]], `node ${id} has the committed transaction`);
+        }
+
+        await c1.query('BEGIN');
+        await c1.query('DELETE FROM acct');
+        assert.deepEqual((await c1.query('SELECT COUNT(*) FROM acct'))[0]?.rows, [[0]]);
+        await c1.query('ROLLBACK');
+        assert.equal((await cluster.status(3)).commitIndex, after, 'a rolled-back transaction logs nothing');
+        assert.deepEqual((await c1.query('SELECT COUNT(*) FROM acct'))[0]?.rows, [[3]]);
+
+        // A transaction of reads only commits without logging anything.
+        await c1.query('BEGIN; SELECT * FROM acct; COMMIT');
+        assert.equal((await cluster.status(3)).commitIndex, after);
+        await cluster.assertSameChecksums([1, 2, 3], ['acct']);
+      });
+    });
+
+    test('concurrent read-modify-write transactions from all three nodes serialize: no lost update', { timeout: 120_000 }, async (t) => {
+      const cluster = fx.take(t);
+      if (cluster === null) return;
+      await cluster.check(async () => {
+        await cluster.waitForCoordinator(3);
+        const setup = await cluster.client(3);
+        await setup.query('CREATE TABLE counter (id INTEGER PRIMARY KEY, n INTEGER NOT NULL)');
+        await setup.query('INSERT INTO counter (id, n) VALUES (1, 0)');
+        const clients = await Promise.all([1, 2, 3, 1, 2, 3].map((id) => cluster.client(id)));
+        const perClient = 15;
+        const results = await Promise.allSettled(
+          clients.map(async (c) => {
+            for (let i = 0; i < perClient; i++) {
+              await c.query('BEGIN');
+              const n = (await c.query('SELECT n FROM counter WHERE id = 1'))[0]!.rows[0]![0] as number;
+              await c.query('UPDATE counter SET n = ? WHERE id = 1', [n + 1]);
+              await c.query('COMMIT');
+            }
+          }),
+        );
+        assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)), []);
+        await cluster.waitCaughtUp([1, 2, 3], 3);
+        for (const id of [1, 2, 3]) {
+          assert.deepEqual(await cluster.dump(id, 'counter'), [[1, clients.length * perClient]], `node ${id}: every increment counted once`);
+        }
+      });
+    });
+
+    test('an idle transaction is rolled back and stops blocking writes; a coordinator killed mid-transaction aborts it', { timeout: 120_000 }, async (t) => {
+      const cluster = fx.take(t);
+      if (cluster === null) return;
+      await cluster.check(async () => {
+        await cluster.waitForCoordinator(3);
+        const c1 = await cluster.client(1);
+        const other = await cluster.client(2);
+        await c1.query(`CREATE TABLE t (id INTEGER PRIMARY KEY, v ${cluster.dialect.key})`);
+
+        await c1.query('BEGIN');
+        await c1.query("INSERT INTO t (id, v) VALUES (1, 'idle')");
+        // An autocommit write from elsewhere waits for the writer, then runs once the idle transaction is gone.
+        const started = Date.now();
+        await other.query("INSERT INTO t (id, v) VALUES (2, 'other')");
+        const waitedMs = Date.now() - started;
+        assert.ok(waitedMs >= 1000, `the other write waited for the open transaction (${waitedMs} ms)`);
+        await assert.rejects(c1.query("INSERT INTO t (id, v) VALUES (3, 'late')"), (e: unknown) => {
+          assert.equal(errorCode(e), ErrorCode.TRANSACTION_ABORTED);
+          assert.match((e as Error).message, /idle/);
+          return true;
+        });
+        assert.equal(c1.inTransaction, false, 'the aborted transaction is over');
+        assert.deepEqual(await cluster.dump(3, 't', 'id'), [[2, 'other']], 'nothing of the idle transaction was committed');
+
+        // Mid-transaction failover: kill -9 the coordinator while a transaction from node 1 is open.
+        await c1.query('BEGIN');
+        await c1.query("INSERT INTO t (id, v) VALUES (10, 'doomed')");
+        await cluster.kill(3);
+        await assert.rejects(
+          (async () => {
+            // The statement may go to the dead coordinator (timeout or coordinator change) or find none.
+            await c1.query("INSERT INTO t (id, v) VALUES (11, 'doomed')");
+            await c1.query('COMMIT');
+          })(),
+          (e: unknown) => {
+            assert.ok(e instanceof ReplisqlError, String(e));
+            assert.ok(([ErrorCode.TRANSACTION_ABORTED, ErrorCode.NO_COORDINATOR] as string[]).includes(e.code), `${e.code}: ${e.message}`);
+            return true;
+          },
+        );
+        await cluster.waitForCoordinator(2, [1, 2]);
+        // The session is usable again, outside any transaction.
+        await waitUntil('a write through node 1 to succeed', async () => {
+          try {
+            await c1.query('ROLLBACK');
+            await c1.query("INSERT INTO t (id, v) VALUES (20, 'after')");
+            return true;
+          } catch {
+            return false;
+          }
+        }, { timeoutMs: 20_000 });
+        await cluster.start(3);
+        await cluster.waitForCoordinator(3);
+        await cluster.waitCaughtUp([1, 2, 3], 3);
+        for (const id of [1, 2, 3]) {
+          assert.deepEqual(await cluster.dump(id, 't', 'id'), [[2, 'other'], [20, 'after']], `node ${id}: nothing of the aborted transaction`);
+        }
+      });
+    });
+  });
+}
+
