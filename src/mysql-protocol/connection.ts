@@ -423,8 +423,22 @@ export class MysqlConnection {
     }
   }
 
-  /** The result columns of a statement being prepared (see describe.ts), or why it cannot run. */
+  /**
+   * The result columns of a statement being prepared, or why it cannot be prepared: from the
+   * session's describe() when it has one, else from a LIMIT 0 probe (describe.ts).
+   */
   private async describe(session: MysqlSessionPort, sql: string, paramCount: number): Promise<ColumnPlan[] | SessionError> {
+    if (session.describe !== undefined) {
+      const d = await session.describe(sql);
+      if ('code' in d) return d;
+      return planColumns({
+        columns: d.columns.map((c) => c.name),
+        columnTypes: d.columns.map((c) => c.type ?? 'text'),
+        rows: [],
+        affectedRows: 0,
+        lastInsertId: null,
+      });
+    }
     const probe = describeSql(sql);
     if (probe === null) return [];
     const outcome = await session.execute(probe, new Array<number>(paramCount).fill(0));

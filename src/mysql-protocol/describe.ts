@@ -1,5 +1,4 @@
-// The result columns of a statement being prepared. The session runs statements and cannot
-// describe them, but libmariadb (and so sysbench and the mariadb tools) needs the column count in
+// The result columns of a statement being prepared, for sessions without describe(). libmariadb (and so sysbench and the mariadb tools) needs the column count in
 // the COM_STMT_PREPARE response: with 0 it ignores or mishandles the result set that EXECUTE
 // returns (sysbench counted SELECTs as writes and crashed). So a statement that returns rows is run
 // once with a zero row limit: `<select> LIMIT 0`, or, when it already has a top-level LIMIT or a

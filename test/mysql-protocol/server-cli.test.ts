@@ -81,11 +81,11 @@ describe('the mariadb command-line client', { skip: MARIADB === null ? 'mariadb/
   });
 });
 
-describe('sysbench prepared statements (libmariadb)', { skip: SYSBENCH === null ? 'sysbench not installed' : false }, () => {
+for (const withDescribe of [false, true]) describe(`sysbench prepared statements (libmariadb), columns from ${withDescribe ? 'session.describe()' : 'a LIMIT 0 probe'}`, { skip: SYSBENCH === null ? 'sysbench not installed' : false }, () => {
   let ts: TestServer;
   let dir: string;
   before(async () => {
-    ts = await startTestServer();
+    ts = await startTestServer({}, withDescribe);
     ts.db.exec(
       "CREATE TABLE sbtest1 (id INTEGER PRIMARY KEY, k INTEGER NOT NULL DEFAULT 0, c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '');" +
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100) INSERT INTO sbtest1 SELECT i, i, 'c-' || i, 'pad' FROM n;",

@@ -155,6 +155,25 @@ describe('mysql2 against MysqlServer', () => {
     await small.close();
   });
 
+  test('with a session that describes statements, prepare reports its columns and its errors', async () => {
+    const d = await startTestServer({}, true);
+    d.db.exec("CREATE TABLE p (id INTEGER PRIMARY KEY, s TEXT); INSERT INTO p VALUES (1, 'one')");
+    const k = await mysql.createConnection(connectOpts(d));
+    try {
+      const stmt = await k.prepare('SELECT id, s FROM p WHERE id = ?');
+      // mysql2's promise wrapper keeps the prepare response's column definitions on .statement
+      const columns = (stmt as unknown as { statement: { columns: { name: string }[] } }).statement.columns;
+      assert.deepEqual(columns.map((col) => col.name), ['id', 's']);
+      const [rows] = await stmt.execute([1]);
+      assert.deepEqual(rows, [{ id: 1, s: 'one' }]);
+      await stmt.close();
+      await assert.rejects(k.prepare('SELECT * FROM nope'), (e: mysql.QueryError) => e.errno === 1146);
+    } finally {
+      await k.end();
+      await d.close();
+    }
+  });
+
   test('ping, changeUser to another user, and reconnects', async () => {
     const k = await mysql.createConnection(connectOpts(ts));
     await k.ping();

@@ -4,7 +4,7 @@
 import Database from 'better-sqlite3';
 import type { MysqlSessionPort, SessionError, SessionOutcome, SessionStatus } from '../../src/mysql-protocol/session-port.js';
 import { splitStatements } from '../../src/sql/index.js';
-import type { ColumnType, SqlValue, StatementResult } from '../../src/storage/sql-engine.js';
+import type { ColumnType, SqlValue, StatementDescription, StatementResult } from '../../src/storage/sql-engine.js';
 
 function declaredType(decl: string | null): ColumnType | null {
   if (decl === null) return null;
@@ -47,7 +47,23 @@ export class SqliteTestSession implements MysqlSessionPort {
   closed = false;
   resets = 0;
 
-  constructor(readonly db: Database.Database) {}
+  constructor(
+    readonly db: Database.Database,
+    withDescribe = false,
+  ) {
+    if (!withDescribe) this.describe = undefined;
+  }
+
+  /** COM_STMT_PREPARE's question, answered by SQLite's own prepare (absent unless asked for). */
+  describe?: (sql: string) => Promise<StatementDescription | SessionError> = async (sql) => {
+    try {
+      const stmt = this.db.prepare(sql);
+      const columns = stmt.reader ? stmt.columns().map((c) => ({ name: c.name, type: declaredType(c.type) })) : [];
+      return { columns, paramCount: (sql.match(/\?/g) ?? []).length };
+    } catch (e) {
+      return sessionError(e);
+    }
+  };
 
   static openShared(): Database.Database {
     return new Database(':memory:');

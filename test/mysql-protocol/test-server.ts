@@ -12,7 +12,8 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
-export async function startTestServer(overrides: Partial<MysqlServerOptions> = {}): Promise<TestServer> {
+/** `withDescribe`: sessions answer COM_STMT_PREPARE through describe() instead of the LIMIT 0 probe. */
+export async function startTestServer(overrides: Partial<MysqlServerOptions> = {}, withDescribe = false): Promise<TestServer> {
   const db = SqliteTestSession.openShared();
   const sessions: SqliteTestSession[] = [];
   const server = new MysqlServer({
@@ -27,7 +28,7 @@ export async function startTestServer(overrides: Partial<MysqlServerOptions> = {
       if (info.database !== null && info.database !== 'test') {
         return { code: 'ER_BAD_DB_ERROR', message: `Unknown database '${info.database}'` };
       }
-      const s = new SqliteTestSession(db);
+      const s = new SqliteTestSession(db, withDescribe);
       sessions.push(s);
       return s;
     },
