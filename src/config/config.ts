@@ -77,6 +77,11 @@ const MysqlStorageSchema = z.strictObject({
     .optional(),
   host: hostString.optional(),
   port: intBetween(1, 65535).optional(),
+  /**
+   * The server's Unix socket, when it runs on the node's machine: the node connects through it
+   * instead of TCP (cheaper per query). host and port still name the server in messages and checks.
+   */
+  socketPath: pathString.optional(),
   user: z
     .string({ error: 'expected the MySQL user name (string)' })
     .min(1, { error: 'expected a non-empty MySQL user name' })
@@ -168,6 +173,8 @@ export interface ResolvedMysqlStorage {
   /** The password itself (read from `passwordEnv` at load time when given that way). Never log it: see redactConfig. */
   readonly password: string;
   readonly database: string;
+  /** Absolute path of the server's Unix socket, or null to connect over TCP to host:port. */
+  readonly socketPath: string | null;
 }
 export type ResolvedStorage = ResolvedSqliteStorage | ResolvedMysqlStorage;
 
@@ -463,6 +470,7 @@ function resolveMysqlStorage(
   s: Record<string, unknown>,
   where: string,
   env: ConfigEnv,
+  baseDir: string,
 ): { readonly problems: readonly string[]; readonly value: ResolvedMysqlStorage | null } {
   const problems: string[] = [];
   const str = (k: string): string | undefined => (typeof s[k] === 'string' ? (s[k] as string) : undefined);
@@ -572,7 +580,8 @@ function resolveMysqlStorage(
   if (!valid || host === undefined || port === undefined || user === undefined || database === undefined || password === undefined) {
     return { problems, value: null };
   }
-  return { problems, value: { engine: 'mysql', host, port, user, password, database } };
+  const socketPath = typeof s['socketPath'] === 'string' && s['socketPath'].length > 0 ? resolvePath(baseDir, s['socketPath']) : null;
+  return { problems, value: { engine: 'mysql', host, port, user, password, database, socketPath } };
 }
 
 /**
@@ -807,7 +816,7 @@ function crossFieldChecks(raw: unknown, baseDir: string, env: ConfigEnv): CrossF
     const { id, host, port, storage, dataDir } = node;
     const isMysql = isRecord(storage) && storage.engine === 'mysql';
     if (isMysql) {
-      const resolved = resolveMysqlStorage(storage, `nodes[${i}].storage`, env);
+      const resolved = resolveMysqlStorage(storage, `nodes[${i}].storage`, env, baseDir);
       out.push(...resolved.problems);
       const db = resolved.value;
       if (db !== null) {

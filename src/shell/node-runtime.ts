@@ -92,7 +92,12 @@ export class NodeRuntime {
     this.engine =
       storage.engine === 'sqlite'
         ? new SqliteEngine({ path: storage.path })
-        : new MysqlEngine({ host: storage.host, port: storage.port, user: storage.user, password: storage.password, database: storage.database });
+        : new MysqlEngine({
+            ...(storage.socketPath !== null ? { socketPath: storage.socketPath } : { host: storage.host, port: storage.port }),
+            user: storage.user,
+            password: storage.password,
+            database: storage.database,
+          });
     await this.engine.open();
     const applied = await this.engine.appliedState();
     this.checkLogMatchesDatabase(loaded.base, loaded.entries, applied);

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { ErrorCode, ReplisqlError, type ErrorInfo } from '../errors.js';
 import type { NodeId, Outcome } from '../core/types.js';
 import type { MysqlSessionPort, SessionError, SessionOutcome, SessionStatus } from '../mysql-protocol/session-port.js';
-import { classifyScript, SqlLexError, type ClassifiedStatement, type Dialect } from '../sql/index.js';
+import { classifyScript, SqlLexError, tokenize, type ClassifiedStatement, type Dialect } from '../sql/index.js';
 import { SqlEngineError, type ColumnType, type SqlValue, type Statement, type StatementDescription, type StatementResult } from '../storage/sql-engine.js';
 import { encodeClientCommand, encodeTxnCommitCommand, type WriteResult } from './command.js';
 import { parseSessionStatement, parseSystemSelect, parseTransactionStatement } from './session-statements.js';
@@ -128,6 +128,11 @@ export class SqlSession implements MysqlSessionPort {
     if (kind === 'transaction' || kind === 'session' || kind === 'empty') return { columns: [], paramCount: 0 };
     const system = parseSystemSelect(st.sql);
     if (system !== null) return { columns: system.map((i) => ({ name: i.label, type: null })), paramCount: 0 };
+    if (kind !== 'read' && this.host.dialect === 'mysql') {
+      // The node's MySQL read connections are READ ONLY, and the server refuses to prepare a write
+      // there; a write returns no rows (MariaDB's ... RETURNING aside, which reports its columns at execute).
+      return { columns: [], paramCount: countPlaceholders(st.sql) };
+    }
     try {
       return await this.host.describe(st.sql);
     } catch (err) {
@@ -416,6 +421,11 @@ export class SqlSession implements MysqlSessionPort {
         return undefined;
     }
   }
+}
+
+/** `?` placeholders, by the lexer (not inside strings, names or comments). */
+function countPlaceholders(sql: string): number {
+  return tokenize(sql, { dialect: 'mysql' }).filter((t) => t.kind === 'param' && t.text === '?').length;
 }
 
 function unsupported(message: string): SessionError {
