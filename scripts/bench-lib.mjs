@@ -1,8 +1,10 @@
-// Helpers shared by the benchmark scripts (scripts/bench.mjs, scripts/bench-sim.mjs): argument
-// parsing, percentiles, a plain-text table, machine info, process memory, and a local cluster of
-// node child processes on 127.0.0.1 that is always torn down.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// Helpers shared by the benchmark scripts (scripts/bench.mjs, scripts/bench-sim.mjs,
+// scripts/bench-sysbench.mjs): argument parsing, percentiles, a plain-text table, machine info,
+// process memory and CPU, a local cluster of node child processes on 127.0.0.1 that is always torn
+// down, tracked child processes and temp dirs, local MariaDB servers, and a summary of .cpuprofile
+// files.
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem, release, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -176,9 +178,13 @@ export async function freePorts(count) {
 }
 
 const liveChildren = new Set();
+const dirsToRemove = new Set();
 let exitHookInstalled = false;
 
-/** Last resort: whatever happens to the bench process, no node child outlives it. */
+/**
+ * Last resort: whatever happens to the bench process, no node child outlives it (and no child
+ * started with spawnTracked), and every folder given to removeOnExit is removed.
+ */
 export function installExitHook() {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
@@ -188,6 +194,13 @@ export function installExitHook() {
         c.kill('SIGKILL');
       } catch {
         // already gone
+      }
+    }
+    for (const d of dirsToRemove) {
+      try {
+        rmSync(d, { recursive: true, force: true });
+      } catch {
+        // best effort
       }
     }
   });
@@ -288,4 +301,273 @@ export async function stopCluster(procs, graceMs = 5000) {
         }),
     ),
   );
+}
+
+// ---------------------------------------------------------------- tracked children, temp dirs
+
+/** Removes `dir` (recursively) when the bench process exits, also on an error or Ctrl-C. */
+export function removeOnExit(dir) {
+  installExitHook();
+  dirsToRemove.add(dir);
+}
+
+/** Forgets a folder given to removeOnExit (e.g. to keep it for inspection). */
+export function keepOnExit(dir) {
+  dirsToRemove.delete(dir);
+}
+
+/**
+ * spawn(), and the child is SIGKILLed when the bench process exits (the exit hook). A watchdog
+ * shell also kill -9s it if the bench process itself dies by kill -9.
+ */
+export function spawnTracked(cmd, args, options) {
+  installExitHook();
+  const child = spawn(cmd, args, options);
+  liveChildren.add(child);
+  child.once('exit', () => liveChildren.delete(child));
+  if (child.pid !== undefined) {
+    spawn(
+      'sh',
+      ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -0 ${process.pid} 2>/dev/null || kill -9 ${child.pid} 2>/dev/null`],
+      { detached: true, stdio: 'ignore' },
+    ).unref();
+  }
+  return child;
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves with true when the child exited by itself. */
+export function stopChild(child, graceMs = 5000) {
+  return new Promise((res) => {
+    if (child.exitCode !== null || child.signalCode !== null) return res(true);
+    let killed = false;
+    const t = setTimeout(() => {
+      killed = true;
+      child.kill('SIGKILL');
+    }, graceMs);
+    child.once('exit', () => {
+      clearTimeout(t);
+      res(!killed);
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+/**
+ * CPU seconds (user + system) of the children of this process that have exited and been reaped
+ * (cutime + cstime of /proc/self/stat): the difference around one child's run is that child's CPU
+ * use, when no other child exited meanwhile.
+ */
+export function reapedChildrenCpuSeconds() {
+  const t = reapedChildrenCpuTimes();
+  return t.user + t.sys;
+}
+
+/** reapedChildrenCpuSeconds split into { user, sys } seconds. */
+export function reapedChildrenCpuTimes() {
+  const text = readFileSync('/proc/self/stat', 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { user: Number(fields[13]) / 100, sys: Number(fields[14]) / 100 }; // fields 16 and 17
+}
+
+/** cpuSeconds split into { user, sys } seconds (all threads), or null when it cannot be read. */
+export function cpuTimes(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { user: Number(fields[11]) / 100, sys: Number(fields[12]) / 100 };
+  } catch {
+    return null;
+  }
+}
+
+// ---------------------------------------------------------------- MariaDB servers
+
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+function whichCmd(cmd) {
+  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : null;
+}
+
+/** mariadbd and mariadb-install-db, or an Error saying what is missing (Linux, root, a mysql user). */
+export function mariadbBinaries() {
+  if (process.platform !== 'linux') throw new Error('Linux only');
+  const installDb = whichCmd('mariadb-install-db');
+  const server = whichCmd('mariadbd') ?? ['/usr/sbin/mariadbd', '/usr/bin/mariadbd', '/usr/sbin/mysqld'].find((p) => spawnSync('test', ['-x', p]).status === 0) ?? null;
+  if (installDb === null || server === null) throw new Error('MariaDB is not installed (mariadbd / mariadb-install-db not found)');
+  if (process.getuid?.() !== 0) throw new Error('run as root: the servers are started as the mysql user');
+  if (spawnSync('id', ['-u', 'mysql']).status !== 0) throw new Error('there is no mysql user to run MariaDB as');
+  return { installDb, server };
+}
+
+/**
+ * Settings every benchmark MariaDB server gets (the same for all instances): durable commits
+ * (innodb_flush_log_at_trx_commit=1, the default, set explicitly), no binary log, small caches.
+ */
+export function mariadbServerArgs(dir, port, bufferPool) {
+  return [
+    '--no-defaults',
+    '--user=mysql',
+    `--datadir=${join(dir, 'data')}`,
+    `--port=${port}`,
+    '--bind-address=127.0.0.1',
+    `--socket=${join(dir, 'mysqld.sock')}`,
+    `--pid-file=${join(dir, 'mysqld.pid')}`,
+    `--log-error=${join(dir, 'error.log')}`,
+    `--innodb-buffer-pool-size=${bufferPool}`,
+    '--innodb-flush-log-at-trx-commit=1',
+    '--skip-log-bin',
+    '--innodb-log-file-size=64M',
+    '--innodb-log-buffer-size=8M',
+    '--skip-name-resolve',
+    '--performance-schema=OFF',
+    '--max-connections=200',
+    '--key-buffer-size=1M',
+    '--aria-pagecache-buffer-size=2M',
+    '--table-open-cache=200',
+    '--character-set-server=utf8mb4',
+    '--collation-server=utf8mb4_general_ci',
+  ];
+}
+
+/** Runs `statements` one after the other on a fresh root connection; resolves with the last result. */
+export async function mysqlQuery(port, database, ...statements) {
+  const { default: mysql } = await import('mysql2/promise');
+  const c = await mysql.createConnection({ host: '127.0.0.1', port, user: 'root', password: '', ...(database ? { database } : {}), connectTimeout: 5000 });
+  try {
+    let last = [];
+    for (const s of statements) [last] = await c.query(s);
+    return last;
+  } finally {
+    await c.end();
+  }
+}
+
+/**
+ * Starts `count` independent MariaDB servers under `workDir` (mariadb1, mariadb2, ...): one datadir
+ * made by mariadb-install-db, copied for each, each with its own port, socket and pid file, run as
+ * the mysql user with mariadbServerArgs. `workDir` must be reachable by the mysql user (mode 755).
+ * Resolves once every server accepts connections, with [{ id, dir, port, child, pid, errorLogTail() }].
+ * The servers are spawnTracked (killed when the bench process exits).
+ */
+export async function startMariaDbs({ workDir, count = 3, bufferPool = '128M', startTimeoutMs = 60_000 }) {
+  const { installDb, server } = mariadbBinaries();
+  const template = join(workDir, 'mariadb-template');
+  mkdirSync(template);
+  execFileSync('chown', ['mysql:mysql', template]);
+  const install = spawnSync(
+    installDb,
+    ['--no-defaults', '--user=mysql', `--datadir=${join(template, 'data')}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', '--skip-log-bin', '--innodb-log-file-size=64M', `--innodb-buffer-pool-size=${bufferPool}`],
+    { encoding: 'utf8', timeout: 120_000 },
+  );
+  if (install.status !== 0) throw new Error(`mariadb-install-db failed (${install.status}): ${(install.stderr || install.stdout || '').slice(-2000)}`);
+  const ports = await freePorts(count);
+  const servers = [];
+  for (let i = 0; i < count; i++) {
+    const dir = join(workDir, `mariadb${i + 1}`);
+    execFileSync('cp', ['-a', template, dir]);
+    const child = spawnTracked(server, mariadbServerArgs(dir, ports[i], bufferPool), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr = (stderr + d.toString()).slice(-4000)));
+    const errorLogTail = () => {
+      try {
+        return readFileSync(join(dir, 'error.log'), 'utf8').split('\n').slice(-8).join('\n');
+      } catch {
+        return '(no error log)';
+      }
+    };
+    servers.push({ id: i + 1, dir, port: ports[i], child, pid: child.pid, stderr: () => stderr, errorLogTail });
+  }
+  rmSync(template, { recursive: true, force: true });
+  await Promise.all(
+    servers.map(async (s) => {
+      const deadline = performance.now() + startTimeoutMs;
+      for (;;) {
+        if (s.child.exitCode !== null || s.child.signalCode !== null) throw new Error(`mariadbd ${s.id} exited during startup: ${s.stderr()} ${s.errorLogTail()}`);
+        try {
+          await mysqlQuery(s.port, undefined, 'SELECT 1');
+          return;
+        } catch {
+          if (performance.now() > deadline) throw new Error(`mariadbd ${s.id} did not accept connections within ${startTimeoutMs} ms: ${s.errorLogTail()}`);
+          await sleepMs(100);
+        }
+      }
+    }),
+  );
+  return servers;
+}
+
+// ---------------------------------------------------------------- CPU profiles
+
+/**
+ * Self time per function of one V8 .cpuprofile (what `node --cpu-prof` writes): the hitCount of
+ * every profile node summed per callFrame functionName + url (`where` shows the line of the first
+ * one; same-named functions of one file are merged). Returns { file, totalHits, durationMs,
+ * rows: [{ name, where, hits, share, ms, callers }] } sorted by hits; `ms` is the share of the
+ * profile's duration. "(idle)" is time the thread waited, "(program)" native work V8 cannot
+ * attribute, "(garbage collector)" GC. `callers` says who the time was spent for: the nearest
+ * `callerDepth` calling functions outside node's internals (`node:` urls), e.g. which code a native
+ * socket write came from, as [{ stack: 'f (file:line) < g (file:line)', hits }] sorted by hits.
+ */
+export function summarizeCpuProfile(file, callerDepth = 2) {
+  const prof = JSON.parse(readFileSync(file, 'utf8'));
+  const nodes = prof.nodes ?? [];
+  const byId = new Map(nodes.map((n) => [n.id, n]));
+  const parent = new Map();
+  for (const n of nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const frameName = (cf) => `${cf.functionName || '(anonymous)'}${cf.url ? ` (${shortUrl(cf.url, cf.lineNumber)})` : ''}`;
+  const callerStack = (id) => {
+    const out = [];
+    for (let p = parent.get(id); p !== undefined && out.length < callerDepth; p = parent.get(p)) {
+      const cf = byId.get(p)?.callFrame ?? {};
+      if (cf.url === undefined || cf.url === '' || cf.url.startsWith('node:')) continue;
+      out.push(frameName(cf));
+    }
+    return out.length > 0 ? out.join(' < ') : '(no caller outside node internals)';
+  };
+  const by = new Map();
+  let totalHits = 0;
+  for (const n of nodes) {
+    const hits = n.hitCount ?? 0;
+    if (hits === 0) continue;
+    totalHits += hits;
+    const cf = n.callFrame ?? {};
+    const name = cf.functionName || '(anonymous)';
+    const url = cf.url ?? '';
+    const key = `${name}\u0000${url}`;
+    const cur = by.get(key) ?? { name, where: shortUrl(url, cf.lineNumber), hits: 0, callers: new Map() };
+    cur.hits += hits;
+    const stack = callerStack(n.id);
+    cur.callers.set(stack, (cur.callers.get(stack) ?? 0) + hits);
+    by.set(key, cur);
+  }
+  const durationMs = ((prof.endTime ?? 0) - (prof.startTime ?? 0)) / 1000;
+  const rows = [...by.values()]
+    .sort((a, b) => b.hits - a.hits)
+    .map((r) => ({
+      ...r,
+      share: totalHits > 0 ? r.hits / totalHits : 0,
+      ms: totalHits > 0 ? (r.hits / totalHits) * durationMs : 0,
+      callers: [...r.callers].map(([stack, hits]) => ({ stack, hits })).sort((a, b) => b.hits - a.hits),
+    }));
+  return { file, totalHits, durationMs, rows };
+}
+
+function shortUrl(url, line) {
+  if (url === '') return '';
+  let u = url.replace(/^file:\/\//, '');
+  if (u.startsWith(root + '/')) u = u.slice(root.length + 1);
+  u = u.replace(/^.*\/node_modules\//, '');
+  return line !== undefined && line >= 0 ? `${u}:${line + 1}` : u;
+}
+
+/** The .cpuprofile files in `dir` written by process `pid` (node names them CPU.<date>.<time>.<pid>.<tid>.<seq>.cpuprofile). */
+export function cpuProfilesOf(dir, pid) {
+  try {
+    return readdirSync(dir)
+      .filter((f) => new RegExp(`^CPU\\.\\d+\\.\\d+\\.${pid}\\.\\d+\\.\\d+\\.cpuprofile$`).test(f))
+      .map((f) => join(dir, f));
+  } catch {
+    return [];
+  }
 }
