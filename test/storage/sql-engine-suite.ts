@@ -151,7 +151,23 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory, di
       await e.applyEntry(entry(1, [CREATE_T]));
       const r = await e.applyEntry(entry(2, [{ sql: "INSERT INTO t(v) VALUES ('x'), ('y') RETURNING id, v" }]));
       assert.ok(!r.skipped && r.ok);
-      assert.deepEqual(r.results[0], { columns: ['id', 'v'], rows: [[1, 'x'], [2, 'y']], affectedRows: 2, lastInsertId: dialect.multiRowInsertId === 'last' ? 2 : 1 });
+      const { columnTypes, ...rest } = r.results[0]!;
+      assert.deepEqual(rest, { columns: ['id', 'v'], rows: [[1, 'x'], [2, 'y']], affectedRows: 2, lastInsertId: dialect.multiRowInsertId === 'last' ? 2 : 1 });
+      // MySQL reports column types; SQLite's columns have none.
+      if (columnTypes !== undefined) assert.deepEqual(columnTypes, ['int', 'text']);
+    });
+
+    it('describes a statement without running it: columns, types where known, parameter count; errors like a read', async () => {
+      const e = await fresh();
+      await e.applyEntry(entry(1, [{ sql: 'CREATE TABLE d (id INTEGER PRIMARY KEY, name VARCHAR(20), score DOUBLE, photo BLOB)' }]));
+      const d = await e.describeStatement('SELECT id, name, score, photo, id + 1 AS next FROM d WHERE id = ? AND name = ?');
+      assert.deepEqual(d.columns.map((c) => c.name), ['id', 'name', 'score', 'photo', 'next']);
+      assert.deepEqual(d.columns.slice(0, 4).map((c) => c.type), ['int', 'text', 'float', 'blob']);
+      assert.equal(d.paramCount, 2);
+      assert.deepEqual((await e.describeStatement('SELECT COUNT(*) FROM d')).columns.length, 1);
+      assert.deepEqual(await e.read([{ sql: 'SELECT COUNT(*) FROM d' }]).then((r) => r[0]!.rows), [[0]], 'nothing ran');
+      await assert.rejects(e.describeStatement('SELECT * FROM no_such_table'), /no_such_table|doesn't exist/);
+      await assert.rejects(e.describeStatement('SELEC 1'), /syntax/i);
     });
 
     it('skips an entry at or below the applied index and keeps the fencing row across close/open', async () => {
