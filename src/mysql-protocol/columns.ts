@@ -41,6 +41,12 @@ export function textBytes(v: unknown): Buffer {
   return Buffer.from(JSON.stringify(v) ?? '', 'utf8');
 }
 
+/** Byte length of a non-string value's text form. */
+function textLength(v: unknown): number {
+  if (isBlob(v)) return Math.floor((v.$blob.length * 3) / 4) - (v.$blob.endsWith('==') ? 2 : v.$blob.endsWith('=') ? 1 : 0);
+  return textBytes(v).length;
+}
+
 /** Numbers as MySQL prints them: integers plainly, doubles shortest round-trip, exponent without '+'. */
 export function formatNumber(n: number): string {
   return String(n).replace('e+', 'e');
@@ -127,9 +133,11 @@ function planColumn(name: string, kind: ColumnType, rows: readonly (readonly unk
   for (const r of rows) {
     const v = r[col];
     if (v === null || v === undefined) continue;
-    const bytes = textBytes(v).length;
+    // Only the lengths are needed: measure strings without encoding them (this runs for every row).
+    const bytes = typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : textLength(v);
     maxBytes = Math.max(maxBytes, bytes);
-    maxChars = Math.max(maxChars, typeof v === 'string' ? [...v].length : bytes);
+    // UTF-16 units: never fewer than the characters, and the column length is only a display hint.
+    maxChars = Math.max(maxChars, typeof v === 'string' ? v.length : bytes);
     maxFraction = Math.max(maxFraction, fractionDigits(v));
   }
   const bin = ColumnFlag.BINARY;
