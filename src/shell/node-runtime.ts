@@ -412,11 +412,19 @@ export class NodeRuntime {
       }
       changed ||= ready.hardState !== null || ready.truncateFrom !== null || ready.entriesToAppend.length > 0;
     }
+    // A coordinator's REPLICATE may leave before its own fsync (as etcd's leader does): it only
+    // carries entries, and the core counts the coordinator towards a quorum only once `Persisted`
+    // says they are on its disk, so the disk write and the followers' work overlap. Not when the
+    // term, the vote or a truncation is being persisted: then everything waits for the fsync.
+    const replicateEarly = changed && readys.every((r) => r.hardState === null && r.truncateFrom === null);
+    if (replicateEarly) {
+      for (const ready of readys) for (const m of ready.messages) if (m.msg.type === 'REPLICATE') this.transport.send(m.to, m.msg as unknown as object);
+    }
     if (changed) this.store.sync();
     if (lastAppended !== null) this.inputs.push({ type: 'Persisted', index: lastAppended.index, term: lastAppended.term });
     for (const ready of readys) {
       // 2. send
-      for (const m of ready.messages) this.transport.send(m.to, m.msg as unknown as object);
+      for (const m of ready.messages) if (!(replicateEarly && m.msg.type === 'REPLICATE')) this.transport.send(m.to, m.msg as unknown as object);
       // 3. install a snapshot / apply committed entries, in order, on the database queue
       if (ready.snapshotToInstall !== null) this.installSnapshot(ready.snapshotToInstall.meta, ready.snapshotToInstall.data);
       for (const e of ready.committed) this.dbQueue.push(() => this.applyCommitted(e));
