@@ -55,7 +55,37 @@ test('a minimal config gets the documented defaults and absolute paths', () => {
     port: 7002,
     storage: { engine: 'sqlite', path: '/etc/replisql/data/node2.db' },
     dataDir: '/etc/replisql/data/node2',
+    mysqlPort: null,
   });
+  assert.deepEqual(c.mysqlUsers, []);
+  assert.equal(c.mysqlDatabase, null);
+  assert.equal(c.transactionIdleTimeoutMs, 10_000);
+});
+
+test('MySQL front end: mysqlPort needs mysqlUsers; users take exactly one of password/passwordEnv; ports must not collide', () => {
+  const parse = (raw: Record<string, unknown>, env: Record<string, string> = {}) => parseConfig(raw, { configPath: '/etc/replisql/config.json', env });
+  const problems = (raw: Record<string, unknown>, env: Record<string, string> = {}): string => {
+    try {
+      parse(raw, env);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    assert.fail('expected the config to be refused');
+  };
+  const withPort = { ...base(), nodes: [{ ...node(1), mysqlPort: 3307 }, node(2), node(3)] };
+  assert.match(problems(withPort), /mysqlUsers: missing; nodes\[0\]\.mysqlPort opens a MySQL front end/);
+  const ok = parse({ ...withPort, mysqlUsers: [{ user: 'app', passwordEnv: 'APP_PW' }, { user: 'root', password: '' }], mysqlDatabase: 'shop', transactionIdleTimeoutMs: 2500 }, { APP_PW: 's3cret' });
+  assert.equal(ok.nodes[0]!.mysqlPort, 3307);
+  assert.equal(ok.nodes[1]!.mysqlPort, null);
+  assert.deepEqual(ok.mysqlUsers, [{ user: 'app', password: 's3cret' }, { user: 'root', password: '' }]);
+  assert.equal(ok.mysqlDatabase, 'shop');
+  assert.equal(ok.transactionIdleTimeoutMs, 2500);
+  assert.match(problems({ ...withPort, mysqlUsers: [{ user: 'app', passwordEnv: 'APP_PW' }] }), /mysqlUsers\[0\]\.passwordEnv: environment variable APP_PW is not set/);
+  assert.match(problems({ ...withPort, mysqlUsers: [{ user: 'app' }] }), /mysqlUsers\[0\]: give exactly one of "password"/);
+  assert.match(problems({ ...withPort, mysqlUsers: [{ user: 'a', password: 'x' }, { user: 'a', password: 'y' }] }), /mysqlUsers\[1\]\.user: duplicate user "a"/);
+  const clash = { ...base(), mysqlUsers: [{ user: 'a', password: '' }], nodes: [{ ...node(1), mysqlPort: node(2).port }, node(2), node(3)] };
+  assert.match(problems(clash), /the MySQL front end needs a port of its own/);
+  assert.match(problems({ ...withPort, mysqlUsers: [{ user: 'a', password: '' }], mysqlDatabase: 'bad name' }), /mysqlDatabase/);
 });
 
 test('relative paths resolve against the config file folder, not the working directory; absolute ones are kept', () => {

@@ -71,11 +71,15 @@ function storageOf(raw: unknown, index = 0, env: ConfigEnv = ENV): ResolvedMysql
   return s as ResolvedMysqlStorage;
 }
 
-test('fields form: resolves to exactly {engine, host, port, user, password, database}, password read from the environment', () => {
+test('fields form: resolves to exactly {engine, host, port, user, password, database, socketPath}, password read from the environment', () => {
   const c = parse(three());
   const s = c.nodes[1]!.storage;
-  assert.deepEqual(s, { engine: 'mysql', host: 'db2', port: 3306, user: 'replisql', password: SECRET, database: 'replisql' });
-  assert.deepEqual(Object.keys(s).sort(), ['database', 'engine', 'host', 'password', 'port', 'user']);
+  assert.deepEqual(s, { engine: 'mysql', host: 'db2', port: 3306, user: 'replisql', password: SECRET, database: 'replisql', socketPath: null });
+  assert.deepEqual(Object.keys(s).sort(), ['database', 'engine', 'host', 'password', 'port', 'socketPath', 'user']);
+  // socketPath resolves against the config file's folder.
+  const withSocket = three();
+  (withSocket.nodes as Record<string, unknown>[])[0]!['storage'] = { ...((withSocket.nodes as Record<string, unknown>[])[0]!['storage'] as object), socketPath: 'run/mysqld.sock' };
+  assert.equal(storageOf(withSocket).socketPath, '/etc/replisql/run/mysqld.sock');
   // No database file to put the log beside: <config folder>/data/node<ID>, or dataDir when given.
   assert.equal(c.nodes[1]!.dataDir, '/etc/replisql/data/node2');
   const withDir = parse(cfg([{ ...node(1), dataDir: '/var/lib/replisql/node1' }]));
@@ -152,6 +156,7 @@ test('url form parses into the same resolved shape (percent-decoding, default po
     user: 'replisql',
     password: 'p@ss/w',
     database: 'replisql',
+    socketPath: null,
   });
   assert.equal(storageOf(u('mysql://u:p@db1/d')).port, 3306);
   assert.equal(storageOf(u('mysql://u:p@[::1]:3306/d')).host, '::1');
