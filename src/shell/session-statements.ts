@@ -190,6 +190,11 @@ export function parseSystemSelect(sql: string): SystemSelectItem[] | null {
     if (tok.kind === 'param' && tok.text.startsWith('@@')) {
       name = tok.text.slice(2).toLowerCase().replace(/^(session|local|global)\./, '');
       k = 1;
+      // The lexer stops at the dot of @@session.name.
+      if (/^(session|local|global)$/.test(name) && part[1]?.text === '.' && part[2]?.kind === 'word') {
+        name = part[2].text.toLowerCase();
+        k = 3;
+      }
     } else if (tok.kind === 'word' && SYSTEM_FUNCTIONS.has(upper(tok)) && part[1]?.kind === 'lparen' && part[2]?.kind === 'rparen') {
       name = `${tok.text.toLowerCase()}()`;
       k = 3;
