@@ -75,12 +75,14 @@ export async function runDemo(opts: DemoOptions, out: NodeJS.WritableStream = pr
   const configPath = writeDemoConfig(opts.dir, opts.nodes, opts.basePort);
   const config = loadConfig(configPath);
   for (const n of config.nodes) {
-    if (await portInUse(n.host, n.port)) {
-      say(
-        `replisql demo: port ${n.port} on ${n.host} is already in use (is another demo still running?); ` +
-          `stop it or choose another --base-port`,
-      );
-      return 1;
+    for (const port of n.mysqlPort === null ? [n.port] : [n.port, n.mysqlPort]) {
+      if (await portInUse(n.host, port)) {
+        say(
+          `replisql demo: port ${port} on ${n.host} is already in use (is another demo still running?); ` +
+            `stop it or choose another --base-port`,
+        );
+        return 1;
+      }
     }
   }
 
@@ -128,7 +130,9 @@ export async function runDemo(opts: DemoOptions, out: NodeJS.WritableStream = pr
 
   say('');
   for (const n of config.nodes) {
-    say(`  node ${n.id}  ${n.host}:${n.port}  pid ${children.get(n.id)?.pid ?? '?'}  database ${n.storage.engine === 'sqlite' ? shown(n.storage.path) : describeStorage(n.storage)}`);
+    say(
+      `  node ${n.id}  ${n.host}:${n.port}${n.mysqlPort === null ? '' : `  mysql ${n.host}:${n.mysqlPort}`}  pid ${children.get(n.id)?.pid ?? '?'}  database ${n.storage.engine === 'sqlite' ? shown(n.storage.path) : describeStorage(n.storage)}`,
+    );
   }
   say('');
   say(`Logs: ${shown(config.logDir)}/node<ID>.log (and each node's output below, prefixed [node N])`);
@@ -136,6 +140,10 @@ export async function runDemo(opts: DemoOptions, out: NodeJS.WritableStream = pr
   say(`  ${cli} client --connect ${endpoints}`);
   say(`  ${cli} client --connect ${endpoints} -e "CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t (v) VALUES ('hello'); SELECT * FROM t;"`);
   say(`  ${cli} status --connect ${endpoints}`);
+  const firstMysql = config.nodes.find((n) => n.mysqlPort !== null);
+  if (firstMysql !== undefined) {
+    say(`  mariadb -h ${firstMysql.host} -P ${firstMysql.mysqlPort} -u root main   (any MySQL client or driver; SQL is SQLite's)`);
+  }
   say(`  kill -9 <pid of a node>   (then run status again; nothing restarts it automatically)`);
   say('Press Ctrl-C to stop every node.');
   say('');

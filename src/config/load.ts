@@ -67,21 +67,27 @@ export function loadConfig(path: string, opts: { readonly env?: ConfigEnv } = {}
   return parseConfig(raw, opts.env !== undefined ? { configPath: abs, label, env: opts.env } : { configPath: abs, label });
 }
 
+/** A demo node's MySQL port is its port plus this (7001 -> 7101). */
+export const DEMO_MYSQL_PORT_OFFSET = 100;
+
 /** The config.json content for a local demo cluster of `nodes` nodes on 127.0.0.1 from `basePort`. */
 export function demoConfig(nodes: number, basePort: number): ConfigInput {
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > MAX_NODES) {
     throw new ConfigError(`demo: --nodes must be an integer between 1 and ${MAX_NODES}, got ${nodes}`);
   }
-  if (!Number.isInteger(basePort) || basePort < 1 || basePort + nodes - 1 > 65535) {
-    throw new ConfigError(`demo: --base-port must leave room for ${nodes} ports below 65536, got ${basePort}`);
+  if (!Number.isInteger(basePort) || basePort < 1 || basePort + DEMO_MYSQL_PORT_OFFSET + nodes - 1 > 65535) {
+    throw new ConfigError(`demo: --base-port must leave room for ${nodes} ports, and ${nodes} MySQL ports ${DEMO_MYSQL_PORT_OFFSET} above them, below 65536; got ${basePort}`);
   }
   return {
     cluster: 'demo',
     ...CONFIG_DEFAULTS,
+    // The demo listens on loopback only: root without a password is for trying it out, not for production.
+    mysqlUsers: [{ user: 'root', password: '' }],
     nodes: Array.from({ length: nodes }, (_, i) => ({
       id: i + 1,
       host: '127.0.0.1',
       port: basePort + i,
+      mysqlPort: basePort + DEMO_MYSQL_PORT_OFFSET + i,
       storage: { engine: 'sqlite' as const, path: `data/node${i + 1}.db` },
       dataDir: `data/node${i + 1}`,
     })),

@@ -99,6 +99,8 @@ test('demo starts every node, reports a crash without restarting it, and stops t
     const out = demo.output();
     assert.match(out, new RegExp(`client --connect 127\\.0\\.0\\.1:${base},127\\.0\\.0\\.1:${base + 1},127\\.0\\.0\\.1:${base + 2}`));
     assert.match(out, /status --connect/);
+    assert.match(out, new RegExp(`mysql 127\\.0\\.0\\.1:${base + 100}`), 'each node shows its MySQL port');
+    assert.match(out, new RegExp(`mariadb -h 127\\.0\\.0\\.1 -P ${base + 100} -u root main`));
     assert.match(out, /Logs: .*demo-data\/logs\/node<ID>\.log/);
 
     await demo.waitFor(/\[demo\] node 2 \(pid \d+\) exited unexpectedly \(code 3\); 2 other node\(s\) keep running/);

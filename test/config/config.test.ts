@@ -250,11 +250,14 @@ test('writeDemoConfig writes a valid loopback config and returns its path', () =
   assert.equal(raw.nodes.length, 5);
   const c = loadConfig(path);
   assert.deepEqual(c.nodes.map((n) => n.port), [7101, 7102, 7103, 7104, 7105]);
+  assert.deepEqual(c.nodes.map((n) => n.mysqlPort), [7201, 7202, 7203, 7204, 7205], 'every demo node has a MySQL port');
+  assert.deepEqual(c.mysqlUsers, [{ user: 'root', password: '' }]);
   assert.equal(c.nodes[4]!.storage.path, join(dir, 'data', 'node5.db'));
   assert.equal(c.nodes[4]!.dataDir, join(dir, 'data', 'node5'));
   assert.equal(c.logDir, join(dir, 'logs'));
   assert.throws(() => writeDemoConfig(dir, 16, 7001), /--nodes must be an integer between 1 and 15/);
   assert.throws(() => writeDemoConfig(dir, 3, 65534), /--base-port must leave room for 3 ports/);
+  assert.throws(() => writeDemoConfig(dir, 3, 65450), /and 3 MySQL ports 100 above them/);
 });
 
 test('msToTicks rounds up to whole ticks, at least one', () => {
