@@ -557,7 +557,7 @@ function shortUrl(url, line) {
   if (url === '') return '';
   let u = url.replace(/^file:\/\//, '');
   if (u.startsWith(root + '/')) u = u.slice(root.length + 1);
-  u = u.replace(/^.*\/node_modules\//, '');
+  u = u.replace(/^(.*\/)?node_modules\//, ''); // a package's files as <package>/<path>
   return line !== undefined && line >= 0 ? `${u}:${line + 1}` : u;
 }
 
