@@ -532,13 +532,14 @@ async function withCluster(phase, profile, body) {
     for (const p of cluster.procs) notes.push(`node ${p.id} (${p.child.exitCode !== null || p.child.signalCode !== null ? 'exited' : 'running'}), last lines of logs/node${p.id}.log:\n  ${logTail(p.id)}`);
     throw err;
   } finally {
+    const cpuAtStop = cluster.procs.map((p) => cpuTimes(p.pid)); // whole lifetime, what the profile covers
     const killed = await stopNodes(cluster);
     if (killed.length > 0) notes.push(`cluster (${phase}): node(s) ${killed.join(', ')} did not exit within 20 s of SIGTERM and were killed${profDir ? ' (no profile)' : ''}`);
     if (profDir !== null) {
       profilePhases.push({
         phase,
         dir: profDir,
-        nodes: cluster.procs.map((p) => ({ id: p.id, pid: p.pid, role: p.id === coordinator ? 'coordinator' : 'follower', cleanExit: !killed.includes(p.id) })),
+        nodes: cluster.procs.map((p, i) => ({ id: p.id, pid: p.pid, role: p.id === coordinator ? 'coordinator' : 'follower', cleanExit: !killed.includes(p.id), cpu: cpuAtStop[i] })),
       });
     }
   }
@@ -585,6 +586,15 @@ async function runCluster() {
 
 // ---------------------------------------------------------------- profiles
 
+/** A profile row's module: the npm package, replisql's dist/ folder, node internals, or the native function itself. */
+function moduleOf(r) {
+  if (r.where === '') return r.name.startsWith('(') ? r.name : `native ${r.name}`;
+  if (r.where.startsWith('node:')) return 'node internals';
+  const m = /^dist\/([^/:]+)/.exec(r.where);
+  if (m !== null) return `replisql ${m[1].endsWith('.js') ? m[1].replace(/\.js$/, '') : m[1] + '/'}`;
+  return r.where.split('/')[0];
+}
+
 function printProfiles() {
   console.log('');
   console.log(`CPU profiles of the nodes (node --cpu-prof, one cluster start per phase, warm-up included), in ${opts['cpu-prof']}:`);
@@ -603,6 +613,21 @@ function printProfiles() {
           `\n${ph.phase}, node ${n.id} (${n.role}), ${f.slice(ph.dir.length + 1)}: ${fmt(p.durationMs / 1000, 1)} s profiled, ` +
             `busy ${Math.round((busyHits / Math.max(1, p.totalHits)) * 100)}% (${fmt((busyHits / Math.max(1, p.totalHits)) * (p.durationMs / 1000), 1)} s), ` +
             `top self time (excluding "(idle)"):`,
+        );
+        const cpu = n.cpu === null ? 'not read' : `${fmt(n.cpu.user + n.cpu.sys, 1)} s (${fmt(n.cpu.user, 1)} user + ${fmt(n.cpu.sys, 1)} sys, all threads)`;
+        console.log(`  CPU the process used over its life (/proc): ${cpu}. Samples are wall-clock: "busy" includes time the thread was runnable but not running.`);
+        const byModule = new Map();
+        for (const r of p.rows) {
+          if (r.name === '(idle)') continue;
+          const m = moduleOf(r);
+          byModule.set(m, (byModule.get(m) ?? 0) + r.hits);
+        }
+        console.log(
+          `  by module (% of busy): ${[...byModule]
+            .sort((a, b) => b[1] - a[1])
+            .slice(0, 10)
+            .map(([m, h]) => `${m} ${fmt((h / Math.max(1, busyHits)) * 100, 1)}`)
+            .join(', ')}`,
         );
         const top = p.rows.filter((r) => r.name !== '(idle)').slice(0, 15);
         console.log(
