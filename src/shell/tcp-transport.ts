@@ -299,6 +299,10 @@ export class TcpTransport {
   private connect(peer: PeerState): void {
     if (this.closed || peer.conn !== null || peer.connecting !== null) return;
     const socket = net.connect({ host: peer.host, port: peer.port });
+    // Replication sends small frames back to back; with Nagle's algorithm each one after the first
+    // waits for the peer's delayed ACK (~40 ms on Linux), which capped pipelined writes at a few
+    // hundred per second.
+    socket.setNoDelay(true);
     peer.connecting = socket;
     let failure: string | null = null;
     const onTimeout = (): void => {
