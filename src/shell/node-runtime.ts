@@ -28,6 +28,10 @@ import { SqlSession, type SessionHost } from './sql-session.js';
 import { MysqlServer } from '../mysql-protocol/server.js';
 import { SERVER_VERSION } from '../mysql-protocol/handshake.js';
 
+/** At most this many entries, or about this many payload bytes, per database transaction when applying. */
+const MAX_APPLY_BATCH_ENTRIES = 256;
+const MAX_APPLY_BATCH_BYTES = 4 * 1024 * 1024;
+
 export interface RunNodeOptions {
   readonly configPath: string;
   readonly nodeId: number;
@@ -61,6 +65,9 @@ export class NodeRuntime {
   /** Sessions waiting until the database has applied their last write (read-your-writes). */
   private appliedWaiters: { readonly index: number; readonly resolve: () => void; readonly timer: NodeJS.Timeout }[] = [];
   private readonly dbQueue: SerialQueue;
+  /** Committed entries not yet handed to the database (see queueApplies). */
+  private readonly applyBacklog: Entry[] = [];
+  private applyScheduled = false;
   private tickTimer: NodeJS.Timeout | null = null;
   private readonly inputs: Input[] = [];
   private stepping = false;
@@ -427,7 +434,7 @@ export class NodeRuntime {
       for (const m of ready.messages) if (!(replicateEarly && m.msg.type === 'REPLICATE')) this.transport.send(m.to, m.msg as unknown as object);
       // 3. install a snapshot / apply committed entries, in order, on the database queue
       if (ready.snapshotToInstall !== null) this.installSnapshot(ready.snapshotToInstall.meta, ready.snapshotToInstall.data);
-      for (const e of ready.committed) this.dbQueue.push(() => this.applyCommitted(e));
+      if (ready.committed.length > 0) this.queueApplies(ready.committed);
       if (ready.compactUpTo !== null) {
         const meta = ready.compactUpTo;
         this.dbQueue.push(async () => this.store.compact(meta));
@@ -441,13 +448,67 @@ export class NodeRuntime {
     }
   }
 
-  private async applyCommitted(e: Entry): Promise<void> {
-    if (e.index <= this.engineApplied) return;
-    if (this.executor.ownsEntry(e.index)) {
-      await this.executor.commitEntry(e);
+  /**
+   * Committed entries wait in `applyBacklog`; one task on the database queue applies everything
+   * waiting when it runs, consecutive entries together (engine.applyEntries: one database commit per
+   * burst), entries of the coordinator's own open batch through the executor.
+   */
+  private queueApplies(entries: readonly Entry[]): void {
+    this.applyBacklog.push(...entries);
+    if (this.applyScheduled) return;
+    this.applyScheduled = true;
+    this.dbQueue.push(() => this.applyBacklogged());
+  }
+
+  private async applyBacklogged(): Promise<void> {
+    this.applyScheduled = false;
+    while (this.applyBacklog.length > 0) {
+      const e = this.applyBacklog[0] as Entry;
+      if (e.index <= this.engineApplied) {
+        this.applyBacklog.shift();
+        continue;
+      }
+      if (this.executor.ownsEntry(e.index)) {
+        this.applyBacklog.shift();
+        await this.executor.commitEntry(e);
+        continue;
+      }
+      const run: Entry[] = [];
+      let bytes = 0;
+      while (run.length < MAX_APPLY_BATCH_ENTRIES && bytes < MAX_APPLY_BATCH_BYTES && this.applyBacklog.length > 0) {
+        const next = this.applyBacklog[0] as Entry;
+        if (this.executor.ownsEntry(next.index)) break;
+        this.applyBacklog.shift();
+        if (next.index <= this.engineApplied) continue;
+        run.push(next);
+        bytes += next.payload.length;
+      }
+      try {
+        await this.applyManyNormally(run);
+      } catch (err) {
+        // Not applied: recovery re-applies from the log (and skips what the database has).
+        this.applyBacklog.length = 0;
+        throw err;
+      }
+    }
+  }
+
+  /** Applies consecutive entries that are not in the coordinator's open batch, in one engine call. */
+  private async applyManyNormally(entries: readonly Entry[]): Promise<void> {
+    if (entries.length === 1) {
+      await this.applyNormally(entries[0] as Entry);
       return;
     }
-    await this.applyNormally(e);
+    if (entries.length === 0) return;
+    const results = await this.engine.applyEntries(
+      entries.map((e) => ({ index: e.index, term: e.term, chainHash: e.chainHash, statements: e.kind === 'noop' ? [] : decodeReplicatedCommand(e.payload).stmts })),
+    );
+    entries.forEach((e, i) => {
+      const res = results[i];
+      const result: WriteResult =
+        res === undefined || res.skipped ? { ok: true, results: [] } : res.ok ? { ok: true, results: res.results } : { ok: false, error: { code: res.error.code, message: res.error.message } };
+      this.markApplied(e.index, result);
+    });
   }
 
   private async applyNormally(e: Entry): Promise<void> {

@@ -479,7 +479,91 @@ export class MysqlEngine implements SqlEngine {
     } catch (err) {
       return Promise.reject(err);
     }
+    return this.onWriter((w) => this.applyOne(w, e));
+  }
+
+  /**
+   * Consecutive entries without schema changes in one transaction (the fencing row written once);
+   * each entry in a savepoint when it has several statements (InnoDB undoes a single failed
+   * statement by itself). Anything else (a schema change, an unfinished entry, a gap, a deadlock
+   * rollback) falls back to applying the entries one by one.
+   */
+  applyEntries(entries: readonly EntryToApply[]): Promise<ApplyResult[]> {
+    try {
+      if (!Array.isArray(entries)) throw this.misuse('entries must be an array', EngineCode.INVALID_STATEMENT);
+      entries.forEach(validateEntry);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     return this.onWriter(async (w) => {
+      if (this.batchOpen) throw this.misuse('applyEntries while a batch is open', EngineCode.BATCH_OPEN);
+      const results: ApplyResult[] = [];
+      let i = 0;
+      while (i < entries.length && entries[i]!.index <= this.state!.appliedIndex) results.push(await this.applyOne(w, entries[i++]!));
+      const todo = entries.slice(i);
+      const batched = todo.length > 1 ? await this.applyBatched(w, todo) : null;
+      if (batched !== null) return [...results, ...batched];
+      for (const e of todo) results.push(await this.applyOne(w, e));
+      return results;
+    });
+  }
+
+  /** applyEntries' one-transaction path; null (with nothing changed) when the entries do not qualify. */
+  private async applyBatched(w: Connection, todo: readonly EntryToApply[]): Promise<ApplyResult[] | null> {
+    const cur = this.state!;
+    if (cur.pending !== null || cur.installPending) return null;
+    const plans: Plan[] = [];
+    let expected = cur.appliedIndex + 1;
+    let term = cur.term;
+    for (const e of todo) {
+      if (e.index !== expected || e.term < term) return null;
+      const plan = this.plan(e.statements, 'write');
+      if (plan.analyzed.some((a) => a.kind === 'ddl') || plan.refusal !== null) return null;
+      plans.push(plan);
+      expected++;
+      term = e.term;
+    }
+    const results: ApplyResult[] = [];
+    try {
+      await query(w, 'START TRANSACTION');
+      for (let k = 0; k < todo.length; k++) {
+        const plan = plans[k]!;
+        const savepoint = plan.analyzed.length > 1 || plan.analyzed.some((a) => a.orderSensitive !== null);
+        if (savepoint) await query(w, 'SAVEPOINT replisql_entry');
+        const out: StatementResult[] = [];
+        let failed: StatementError | null = null;
+        for (let i = 0; i < plan.analyzed.length; i++) {
+          const r = await this.execWrite(w, plan.analyzed[i]!, plan.contexts[i], true);
+          if (r.ok) {
+            out.push(r.result);
+            continue;
+          }
+          if (r.errno !== undefined && TRANSACTION_ROLLBACK_ERRNOS.has(r.errno)) {
+            // The server rolled back the whole transaction: start over entry by entry.
+            await query(w, 'ROLLBACK').catch(() => undefined);
+            return null;
+          }
+          failed = { ...r.error, statementIndex: i };
+          break;
+        }
+        if (failed !== null && savepoint) await query(w, 'ROLLBACK TO SAVEPOINT replisql_entry');
+        if (savepoint) await query(w, 'RELEASE SAVEPOINT replisql_entry');
+        results.push(failed === null ? { skipped: false, ok: true, results: out } : { skipped: false, ok: false, error: failed });
+      }
+      const last = todo[todo.length - 1]!;
+      const next: AppliedState = { appliedIndex: last.index, term: last.term, chainHash: last.chainHash };
+      await this.writeFence(w, next);
+      await query(w, 'COMMIT', this.writeTimeoutMs);
+      this.state = { ...next, pending: null, installPending: false };
+    } catch (err) {
+      throw await this.afterWriteError(w, err, 'rollback');
+    }
+    return results;
+  }
+
+  /** applyEntry on the writer connection (the caller holds it). */
+  private async applyOne(w: Connection, e: EntryToApply): Promise<ApplyResult> {
+    {
       if (this.batchOpen) throw this.misuse('applyEntry while a batch is open', EngineCode.BATCH_OPEN);
       const cur = this.state!;
       if (e.index === cur.appliedIndex && e.chainHash !== cur.chainHash) {
@@ -498,7 +582,7 @@ export class MysqlEngine implements SqlEngine {
       const next: AppliedState = { appliedIndex: e.index, term: e.term, chainHash: e.chainHash };
       const ddl = plan.analyzed.some((a) => a.kind === 'ddl');
       return ddl || cur.pending !== null ? this.applyStepwise(w, e, plan, next) : this.applyAtomically(w, e, plan, next);
-    });
+    }
   }
 
   /** An entry without schema changes: its statements and the fencing row in one transaction. */

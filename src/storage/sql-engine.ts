@@ -168,6 +168,14 @@ export interface SqlEngine {
    * Rejects while a batch is open.
    */
   applyEntry(e: EntryToApply): Promise<ApplyResult>;
+  /**
+   * Applies consecutive committed entries, with the same result as applyEntry on each in order, but
+   * in as few database transactions as it can (one, with the fencing row written once): a follower
+   * catching up, or keeping up under load, then pays one commit per burst instead of one per entry.
+   * Each entry is still all-or-nothing (a statement error undoes that entry's statements only).
+   * All-or-nothing as a whole on engine failures (nothing applied, the promise rejects).
+   */
+  applyEntries(entries: readonly EntryToApply[]): Promise<ApplyResult[]>;
   /** Coordinator-side speculative batch: BEGIN IMMEDIATE. Rejects if a batch is already open. */
   beginBatch(): Promise<void>;
   /** Runs one command (its statements) in its own SAVEPOINT; on a statement error only this command is rolled back. */

@@ -287,6 +287,12 @@ export class SqliteEngine implements SqlEngine {
     return out.result;
   }
 
+  async applyEntries(entries: readonly EntryToApply[]): Promise<ApplyResult[]> {
+    const out = (await this.call(this.ready(), 'applyEntries', { entries })) as WorkerOps['applyEntries']['result'];
+    this.state = out.state;
+    return out.results;
+  }
+
   async beginBatch(): Promise<void> {
     await this.call(this.ready(), 'beginBatch', null);
   }

@@ -37,6 +37,7 @@ export interface WorkerOps {
   snapshotTo: { args: { readonly path: string }; result: AppliedState };
   // write role
   applyEntry: { args: { readonly entry: EntryToApply }; result: { result: ApplyResult; state: AppliedState } };
+  applyEntries: { args: { readonly entries: readonly EntryToApply[] }; result: { results: ApplyResult[]; state: AppliedState } };
   beginBatch: { args: null; result: null };
   execInBatch: { args: { readonly statements: readonly Statement[] }; result: BatchExecResult };
   describe: { args: { readonly sql: string }; result: StatementDescription };
@@ -75,6 +76,7 @@ export type WorkerResponse =
 /** Operations served by the write worker (FIFO), the others by the read pool (round robin). */
 export const WRITE_OPS: ReadonlySet<WorkerOp> = new Set<WorkerOp>([
   'applyEntry',
+  'applyEntries',
   'beginBatch',
   'execInBatch',
   'commitBatch',

@@ -536,6 +536,79 @@ function applyEntry(c: Conn, e: EntryToApply): { result: ApplyResult; state: App
   return { result, state: next };
 }
 
+/**
+ * Consecutive entries in one transaction, each in its own savepoint, the fencing row written once.
+ * Entries already applied are skipped; if a statement rolls back the whole transaction by itself
+ * (ON CONFLICT ROLLBACK, RAISE(ROLLBACK)), nothing of the batch is kept and the entries are applied
+ * one by one instead, which gives that entry its single-entry semantics.
+ */
+function applyEntries(c: Conn, entries: readonly EntryToApply[]): { results: ApplyResult[]; state: AppliedState } {
+  if (!Array.isArray(entries)) throw misuse(EngineCode.INVALID_STATEMENT, 'entries must be an array');
+  entries.forEach(validateEntry);
+  if (c.inBatch) throw misuse(EngineCode.BATCH_OPEN, 'applyEntries while a batch is open');
+  const start = c.state!;
+  const results: ApplyResult[] = [];
+  const todo: EntryToApply[] = [];
+  for (const e of entries) {
+    if (todo.length === 0 && e.index <= start.appliedIndex) {
+      results.push(applyEntry(c, e).result); // skipped, or a chain-hash mismatch error
+      continue;
+    }
+    todo.push(e);
+  }
+  if (todo.length <= 1) {
+    for (const e of todo) results.push(applyEntry(c, e).result);
+    return { results, state: c.state! };
+  }
+  let expected = start.appliedIndex + 1;
+  let term = start.term;
+  for (const e of todo) {
+    if (e.index !== expected) throw misuse(EngineCode.LOG_GAP, `entry ${e.index} does not follow index ${expected - 1}`);
+    if (e.term < term) throw misuse(EngineCode.STALE_FENCE, `entry ${e.index} has term ${e.term}, lower than ${term}`);
+    expected++;
+    term = e.term;
+  }
+  const batchResults: ApplyResult[] = [];
+  let escaped = false;
+  c.db.exec('BEGIN IMMEDIATE');
+  try {
+    for (const e of todo) {
+      c.db.exec('SAVEPOINT replisql_entry');
+      const out = runAll(c, e.statements, 'write');
+      if (out.ok) {
+        c.db.exec('RELEASE replisql_entry');
+        batchResults.push({ skipped: false, ok: true, results: out.results });
+        continue;
+      }
+      const f = out.failure;
+      if (f.kind !== 'statement') throw new Failure(f);
+      if (!c.db.inTransaction) {
+        escaped = true;
+        break;
+      }
+      c.db.exec('ROLLBACK TO replisql_entry');
+      c.db.exec('RELEASE replisql_entry');
+      batchResults.push({ skipped: false, ok: false, error: { code: f.code, message: f.message, statementIndex: f.statementIndex } });
+    }
+    if (!escaped) {
+      const last = todo[todo.length - 1]!;
+      writeFence(c, { appliedIndex: last.index, term: last.term, chainHash: last.chainHash });
+      c.db.exec('COMMIT');
+    }
+  } catch (err) {
+    if (c.db.inTransaction) c.db.exec('ROLLBACK');
+    throw err;
+  }
+  if (escaped) {
+    // Everything of this batch was rolled back with it: apply the entries one at a time.
+    for (const e of todo) results.push(applyEntry(c, e).result);
+    return { results, state: c.state! };
+  }
+  const last = todo[todo.length - 1]!;
+  c.state = { appliedIndex: last.index, term: last.term, chainHash: last.chainHash };
+  return { results: [...results, ...batchResults], state: c.state };
+}
+
 function beginBatch(c: Conn): null {
   if (c.inBatch) throw misuse(EngineCode.BATCH_OPEN, 'a batch is already open');
   c.db.exec('BEGIN IMMEDIATE');
@@ -657,6 +730,8 @@ function handle(req: WorkerRequest): unknown {
       return snapshotTo(need('read'), req.args.path);
     case 'applyEntry':
       return applyEntry(need('write'), req.args.entry);
+    case 'applyEntries':
+      return applyEntries(need('write'), req.args.entries);
     case 'beginBatch':
       return beginBatch(need('write'));
     case 'execInBatch':

@@ -157,6 +157,33 @@ export function sqlEngineSuite(engineName: string, makeEngine: EngineFactory, di
       if (columnTypes !== undefined) assert.deepEqual(columnTypes, ['int', 'text']);
     });
 
+    it('applyEntries: same results as applying one by one, one fencing row at the end; skips applied entries; refuses gaps', async () => {
+      const batch = [
+        entry(2, [{ sql: "INSERT INTO t(v) VALUES ('a')" }]),
+        entry(3, [{ sql: "INSERT INTO t(id, v) VALUES (1, 'dup')" }]), // duplicate key: this entry only fails
+        entry(4, [{ sql: "INSERT INTO t(v) VALUES ('b')" }, { sql: "INSERT INTO t(id, v) VALUES (2, 'dup')" }]), // fails as a whole
+        entry(5, [{ sql: "UPDATE t SET v = 'A' WHERE v = 'a'" }, { sql: "INSERT INTO t(v) VALUES ('c')" }], 2),
+      ];
+      const one = await fresh();
+      await one.applyEntry(entry(1, [CREATE_T]));
+      const sequential: unknown[] = [];
+      for (const e of batch) sequential.push(await one.applyEntry(e));
+      const many = await fresh();
+      await many.applyEntry(entry(1, [CREATE_T]));
+      const together = await many.applyEntries(batch);
+      const strip = (r: unknown): unknown => JSON.parse(JSON.stringify(r, (k, v) => (k === 'message' || k === 'columnTypes' ? undefined : v)));
+      assert.deepEqual(together.map(strip), sequential.map(strip));
+      assert.deepEqual(together.map((r) => !r.skipped && r.ok), [true, false, false, true]);
+      assert.deepEqual(await many.appliedState(), { appliedIndex: 5, term: 2, chainHash: 'hash-5' });
+      assert.equal(await many.dump(), await one.dump(), 'same database either way');
+      // Entries already applied are skipped; the rest applied.
+      const again = await many.applyEntries([entry(4, []), entry(5, [], 2), entry(6, [{ sql: "INSERT INTO t(v) VALUES ('d')" }], 2), entry(7, [], 2)]);
+      assert.deepEqual(again.map((r) => r.skipped), [true, true, false, false]);
+      assert.equal((await many.appliedState()).appliedIndex, 7);
+      await assert.rejects(many.applyEntries([entry(9, []), entry(10, [])]), /does not follow/);
+      assert.equal((await many.appliedState()).appliedIndex, 7, 'a gap changes nothing');
+    });
+
     it('describes a statement without running it: columns, types where known, parameter count; errors like a read', async () => {
       const e = await fresh();
       await e.applyEntry(entry(1, [{ sql: 'CREATE TABLE d (id INTEGER PRIMARY KEY, name VARCHAR(20), score DOUBLE, photo BLOB)' }]));

@@ -130,6 +130,19 @@ describe('SqliteEngine', () => {
     assert.ok(e.isHealthy());
   });
 
+  it('ON CONFLICT ROLLBACK inside applyEntries: the other entries are kept, that entry fails alone, the fence advances', async () => {
+    const e = await fresh();
+    await e.applyEntry(entry(1, [{ sql: 'CREATE TABLE u(v TEXT UNIQUE)' }, { sql: "INSERT INTO u VALUES ('a')" }]));
+    const results = await e.applyEntries([
+      entry(2, [{ sql: "INSERT INTO u VALUES ('b')" }]),
+      entry(3, [{ sql: "INSERT INTO u VALUES ('c')" }, { sql: "INSERT OR ROLLBACK INTO u VALUES ('a')" }]),
+      entry(4, [{ sql: "INSERT INTO u VALUES ('d')" }]),
+    ]);
+    assert.deepEqual(results.map((r) => !r.skipped && r.ok), [true, false, true]);
+    assert.deepEqual((await e.read([{ sql: 'SELECT v FROM u ORDER BY v' }]))[0]!.rows, [['a'], ['b'], ['d']]);
+    assert.equal((await e.appliedState()).appliedIndex, 4);
+  });
+
   it('a crashed write worker rejects pending requests, marks the engine unhealthy, and close+open recovers', async () => {
     const p = path.join(dir, `crash${++n}.db`);
     const e = new SqliteEngine({ path: p });
