@@ -235,11 +235,14 @@ async function dbStatus() {
   );
 }
 
-/** Busy and total jiffies of the whole machine (/proc/stat), to see what other work took. */
+/**
+ * The whole machine's CPU time in seconds (/proc/stat, USER_HZ 100): time in processes (user, nice,
+ * system), in interrupts (irq + softirq: loopback network and disk completions, charged to no
+ * process), stolen by the hypervisor, and idle (+ iowait).
+ */
 function machineCpu() {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  const total = f.reduce((a, b) => a + b, 0);
-  return { total, busy: total - f[3] - f[4] }; // minus idle and iowait
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map((x) => Number(x) / 100);
+  return { procs: user + nice + system, irq: irq + softirq, steal, idle: idle + iowait };
 }
 
 /** prepare / cleanup (not measured, except for its wall time). */
@@ -323,7 +326,10 @@ async function runWorkload(mode, workload, target, procs) {
     fmt(sysbenchCpu),
     fmt(selfCpu),
     `${Math.round((busy / wallS) * 100)}%`,
-    `${Math.round(((machineAfter.busy - machineBefore.busy) / Math.max(1, machineAfter.total - machineBefore.total)) * cpus().length * 100)}%`,
+    ...['procs', 'irq', 'steal', 'idle'].map((k) => {
+      const pct = ((machineAfter[k] - machineBefore[k]) / wallS) * 100;
+      return `${Math.max(0, Math.round(k === 'procs' ? pct - (busy / wallS) * 100 : pct))}%`; // other processes = all processes - these (tick rounding can make it slightly negative)
+    }),
   ]);
   const pidOf = (label) => procs.find((p) => p.label === label)?.pid;
   rssRows.push([mode, workload, ...['node 1', 'node 2', 'node 3', 'mariadbd 1', 'mariadbd 2', 'mariadbd 3'].map((l) => fmtRss(pidOf(l)))]);
@@ -736,11 +742,14 @@ if (cpuRows.length > 0) {
   console.log(`CPU seconds used during each measured run (user+system, all threads, from /proc; sysbench = reaped-children time of the bench process; this machine has ${cpus().length} CPUs = ${cpus().length * 100}% max):`);
   console.log(
     table(
-      ['mode', 'workload', 'wall s', 'node 1', 'node 2', 'node 3', 'mariadbd 1', 'mariadbd 2', 'mariadbd 3', 'sysbench', 'bench', `these processes (of ${cpus().length * 100}%)`, 'whole machine (/proc/stat)'],
+      ['mode', 'workload', 'wall s', 'node 1', 'node 2', 'node 3', 'mariadbd 1', 'mariadbd 2', 'mariadbd 3', 'sysbench', 'bench', `these processes (of ${cpus().length * 100}%)`, 'other processes', 'irq+softirq', 'steal', 'idle'],
       cpuRows,
     ),
   );
-  console.log('("whole machine" above "these processes" is other work on the machine, taking CPU from the benchmark.)');
+  console.log(
+    '(from /proc/stat: "other processes" is work of other programs on the machine, taking CPU from the benchmark; "irq+softirq" is kernel interrupt work ' +
+      '(loopback network, disk completions) that /proc charges to no process, most of it done for the benchmark\'s own traffic)',
+  );
   console.log('');
   console.log('The same CPU seconds by group: total (share of it in the kernel), share of all CPU used during the run; and CPU microseconds per sysbench transaction:');
   console.log(table(['mode', 'workload', 'node processes', 'mariadbd', 'sysbench', 'CPU us per transaction'], splitRows));
