@@ -600,14 +600,14 @@ for (const engine of ENGINES) {
       });
     });
 
-    test('read-your-writes: connections on followers read their own writes at once, many times', { timeout: 120_000 }, async (t) => {
+    test('read-your-writes: connections on followers read their own writes at once, many times', { timeout: 180_000 }, async (t) => {
       const cluster = fx.take(t);
       if (cluster === null) return;
       await cluster.check(async () => {
         await cluster.waitForCoordinator(3);
         const setup = await connectNode(t, cluster, 1);
         await createTable(cluster, setup, 'CREATE TABLE ryw (id INT PRIMARY KEY, v INT NOT NULL)');
-        const rounds = 120;
+        const rounds = 80;
         const loop = async (node: number, base: number): Promise<string[]> => {
           const c = await connectNode(t, cluster, node);
           const misses: string[] = [];
