@@ -748,7 +748,8 @@ if (cpuRows.length > 0) {
   );
   console.log(
     '(from /proc/stat: "other processes" is work of other programs on the machine, taking CPU from the benchmark; "irq+softirq" is kernel interrupt work ' +
-      '(loopback network, disk completions) that /proc charges to no process, most of it done for the benchmark\'s own traffic)',
+      '(loopback network, disk completions), most of it done for the benchmark\'s own traffic; the per-process times and irq+softirq ' +
+      'overlap (interrupt work done while a process runs can be counted in both), so under heavy loopback traffic the columns add up to more than 200%)',
   );
   console.log('');
   console.log('The same CPU seconds by group: total (share of it in the kernel), share of all CPU used during the run; and CPU microseconds per sysbench transaction:');
