@@ -69,6 +69,7 @@ function fits(kind: ColumnType, v: unknown): boolean {
       return n !== null && n >= INT64_MIN && n <= UINT64_MAX;
     }
     case 'float':
+    case 'float32':
       return typeof v === 'number' || (typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)));
     case 'decimal':
       return (typeof v === 'number' && Number.isFinite(v)) || (typeof v === 'string' && DECIMAL_RE.test(v));
@@ -151,6 +152,9 @@ function planColumn(name: string, kind: ColumnType, rows: readonly (readonly unk
     }
     case 'float':
       return { ...base, fieldType: FieldType.DOUBLE, flags: bin, length: 22, decimals: NOT_FIXED_DEC };
+    case 'float32':
+      // MySQL's FLOAT: 4 bytes in the binary protocol, so clients see the same rounding as from MySQL.
+      return { ...base, fieldType: FieldType.FLOAT, flags: bin, length: 12, decimals: NOT_FIXED_DEC };
     case 'decimal':
       return { ...base, fieldType: FieldType.NEWDECIMAL, flags: bin, length: Math.max(maxBytes, 1), decimals: Math.min(maxFraction, 30) };
     case 'text':
@@ -184,6 +188,9 @@ export function writeBinaryValue(w: PayloadWriter, plan: ColumnPlan, v: unknown)
     }
     case 'float':
       w.f64(Number(v));
+      return;
+    case 'float32':
+      w.f32(Number(v));
       return;
     case 'year':
       w.u16(Number(intValue(v)!));

@@ -428,8 +428,8 @@ export class MysqlConnection {
    * session's describe() when it has one, else from a LIMIT 0 probe (describe.ts).
    */
   private async describe(session: MysqlSessionPort, sql: string, paramCount: number): Promise<ColumnPlan[] | SessionError> {
-    if (session.describe !== undefined) {
-      const d = await session.describe(sql);
+    const d = session.describe === undefined ? null : await session.describe(sql);
+    if (d !== null) {
       if ('code' in d) return d;
       return planColumns({
         columns: d.columns.map((c) => c.name),

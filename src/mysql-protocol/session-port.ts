@@ -44,9 +44,10 @@ export interface MysqlSessionPort {
   /**
    * COM_STMT_PREPARE: what the statement would return (result columns with their types where known,
    * parameter count), without running it; a SessionError when it cannot be prepared (syntax, unknown
-   * table), as MySQL reports at prepare time.
+   * table), as MySQL reports at prepare time; null when the session cannot tell without running
+   * the statement (the protocol layer then runs a LIMIT 0 probe through execute()).
    */
-  describe?(sql: string): Promise<StatementDescription | SessionError>;
+  describe?(sql: string): Promise<StatementDescription | SessionError | null>;
   /** COM_INIT_DB / USE: null when accepted. */
   useDatabase(name: string): SessionError | null;
   status(): SessionStatus;

@@ -14,7 +14,19 @@ export type TransactionCommand =
 export type SessionCommand =
   | { readonly type: 'set'; readonly autocommit: boolean | null }
   | { readonly type: 'use'; readonly database: string }
-  | { readonly type: 'refuse'; readonly message: string };
+  | { readonly type: 'refuse'; readonly message: string }
+  /** Not a statement of either dialect: the client gets a syntax error, as from the database. */
+  | { readonly type: 'syntax-error'; readonly message: string };
+
+/**
+ * Real statements of MySQL or SQLite that a session does not run (they act on the connection or the
+ * server, which would differ between replicas). Any other unknown first word is a syntax error.
+ */
+const KNOWN_SESSION_VERBS: ReadonlySet<string> = new Set([
+  'LOCK', 'UNLOCK', 'FLUSH', 'KILL', 'RESET', 'PURGE', 'INSTALL', 'UNINSTALL', 'HANDLER', 'DO', 'PREPARE', 'EXECUTE',
+  'DEALLOCATE', 'SIGNAL', 'RESIGNAL', 'GET', 'DECLARE', 'SHUTDOWN', 'CACHE', 'BINLOG', 'CHANGE', 'STOP', 'START', 'ATTACH',
+  'DETACH', 'PRAGMA', 'BACKUP', 'RESTORE', 'CLONE', 'IMPORT', 'XA',
+]);
 
 /** Session variables a SET may change without effect: replisql always speaks utf8mb4, and its transactions are serialized. */
 const ACCEPTED_VARIABLES: ReadonlySet<string> = new Set([
@@ -80,6 +92,10 @@ export function parseSessionStatement(sql: string, dialect: Dialect): SessionCom
     const db = t[1];
     if (db === undefined || t.length !== 2) return { type: 'refuse', message: 'USE needs exactly one database name' };
     return { type: 'use', database: unquote(db) };
+  }
+  if (verb !== 'SET' && !KNOWN_SESSION_VERBS.has(verb)) {
+    const near = sql.trim().slice(0, 40);
+    return { type: 'syntax-error', message: `You have an error in your SQL syntax near '${near}': ${verb ? `'${verb}' does not start a statement` : 'no statement keyword'}` };
   }
   if (verb !== 'SET') {
     return {

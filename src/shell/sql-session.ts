@@ -119,21 +119,30 @@ export class SqlSession implements MysqlSessionPort {
     return r.ok ? { results: [r.result], error: null } : { results: [], error: r.error };
   }
 
-  async describe(sql: string): Promise<StatementDescription | SessionError> {
+  async describe(sql: string): Promise<StatementDescription | SessionError | null> {
     const script = this.classify(sql);
     if ('error' in script) return script.error;
     if (script.statements.length !== 1) return { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: 'a prepared statement must be exactly one SQL statement' };
     const st = script.statements[0]!;
     const kind = st.class.kind;
+    if (kind === 'session') {
+      const cmd = parseSessionStatement(st.sql, this.host.dialect);
+      if (cmd.type === 'syntax-error') return { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: cmd.message };
+    }
     if (kind === 'transaction' || kind === 'session' || kind === 'empty') return { columns: [], paramCount: 0 };
     const system = parseSystemSelect(st.sql);
     if (system !== null) return { columns: system.map((i) => ({ name: i.label, type: null })), paramCount: 0 };
+    // Inside a transaction the statement runs on the coordinator and may use what the transaction
+    // created: let the protocol layer probe it through execute(), which runs there.
+    if (this.inTransaction || !this.autocommit) return null;
     if (kind !== 'read' && this.host.dialect === 'mysql') {
       // The node's MySQL read connections are READ ONLY, and the server refuses to prepare a write
       // there; a write returns no rows (MariaDB's ... RETURNING aside, which reports its columns at execute).
       return { columns: [], paramCount: countPlaceholders(st.sql) };
     }
     try {
+      // Read-your-writes for prepares too: the table may have been created by this session's last write.
+      if (this.lastWriteIndex > 0) await this.host.waitApplied(this.lastWriteIndex);
       return await this.host.describe(st.sql);
     } catch (err) {
       return fromThrown(err);
@@ -223,6 +232,8 @@ export class SqlSession implements MysqlSessionPort {
         return { ok: true, result: OK_RESULT };
       case 'refuse':
         return { ok: false, error: unsupported(cmd.message) };
+      case 'syntax-error':
+        return { ok: false, error: { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: cmd.message } };
     }
   }
 

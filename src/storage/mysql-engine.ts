@@ -182,7 +182,7 @@ const TRANSACTION_ROLLBACK_ERRNOS: ReadonlySet<number> = new Set([1213, 1205]);
 const MYSQL_COLUMN_TYPES: ReadonlyMap<number, ColumnType> = new Map<number, ColumnType>([
   [0, 'decimal'], [246, 'decimal'],
   [1, 'int'], [2, 'int'], [3, 'int'], [8, 'int'], [9, 'int'], [16, 'int'],
-  [4, 'float'], [5, 'float'],
+  [4, 'float32'], [5, 'float'],
   [6, 'null'],
   [7, 'timestamp'], [10, 'date'], [14, 'date'], [11, 'time'], [12, 'datetime'], [13, 'year'],
   [249, 'blob'], [250, 'blob'], [251, 'blob'], [252, 'blob'], [255, 'blob'],

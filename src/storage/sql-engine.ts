@@ -51,8 +51,8 @@ export interface Statement {
 /**
  * Result of one statement.
  * - `columns`/`rows`: for statements that return rows (SELECT, ... RETURNING, PRAGMA reads); rows are
- *   arrays in column order. Values: null, number, string, `{ $blob: base64 }`. Integers are read as JS
- *   numbers (values beyond 2^53 lose precision, as with better-sqlite3's defaultSafeIntegers(false)).
+ *   arrays in column order. Values: null, number, string, `{ $blob: base64 }`. Integers are exact: JS
+ *   numbers up to 2^53, decimal strings beyond.
  * - `affectedRows`: rows changed by an INSERT/UPDATE/DELETE (0 for everything else).
  * - `lastInsertId`: the rowid of the last row inserted by this statement (INSERT/REPLACE that changed
  *   rows), as a number, or a decimal string beyond 2^53; null otherwise.
@@ -71,11 +71,11 @@ export interface StatementResult {
 
 /**
  * A column's type, engine-neutral. Values in rows: 'int' -> number, or a decimal string beyond 2^53;
- * 'float' -> number; 'decimal' -> decimal string; 'text' -> string; 'blob' -> { $blob }; 'date'
+ * 'float' (double precision) and 'float32' (single precision: MySQL's FLOAT) -> number; 'decimal' -> decimal string; 'text' -> string; 'blob' -> { $blob }; 'date'
  * ('YYYY-MM-DD'), 'datetime' and 'timestamp' ('YYYY-MM-DD HH:MM:SS[.ffffff]'), 'time' ('[-]HH:MM:SS[.ffffff]'),
  * 'year' -> strings or numbers as the engine gives them; 'null' -> always null.
  */
-export type ColumnType = 'int' | 'float' | 'decimal' | 'text' | 'blob' | 'date' | 'datetime' | 'timestamp' | 'time' | 'year' | 'null';
+export type ColumnType = 'int' | 'float' | 'float32' | 'decimal' | 'text' | 'blob' | 'date' | 'datetime' | 'timestamp' | 'time' | 'year' | 'null';
 
 /** What a statement would return, learnt without running it (for MySQL's COM_STMT_PREPARE). */
 export interface StatementDescription {

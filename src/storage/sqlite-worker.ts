@@ -238,8 +238,10 @@ function prepare(c: Conn, sql: string): Stmt {
     return hit;
   }
   const s = c.db.prepare(sql) as Stmt;
-  if (s.reader) s.raw(true);
-  else s.safeIntegers(true); // only affects lastInsertRowid: exact beyond 2^53
+  // Integers come back exact: as numbers up to 2^53, as decimal strings beyond (valueOut); for
+  // writers this only affects lastInsertRowid.
+  if (s.reader) s.raw(true).safeIntegers(true);
+  else s.safeIntegers(true);
   c.cache.set(sql, s);
   if (c.cache.size > c.args.statementCacheSize) {
     const oldest = c.cache.keys().next().value;

@@ -47,6 +47,11 @@ test('SET: autocommit values, accepted no-op variables, refusals that name the v
     assert.equal(r.type, 'refuse', sql);
     if (r.type === 'refuse') assert.match(r.message, re, sql);
   }
+  for (const sql of ['SELEC 1', 'INSRT INTO t VALUES (1)', 'hello']) {
+    const r = parseSessionStatement(sql, 'mysql');
+    assert.equal(r.type, 'syntax-error', sql);
+    if (r.type === 'syntax-error') assert.match(r.message, /error in your SQL syntax near/);
+  }
   assert.deepEqual(parseSessionStatement('USE `shop`', 'mysql'), { type: 'use', database: 'shop' });
   assert.deepEqual(parseSessionStatement('use main', 'sqlite'), { type: 'use', database: 'main' });
 });
