@@ -152,13 +152,8 @@ export class WriteExecutor {
     });
   }
 
-  /** True when transaction `key` holds the writer. */
-  hasTransaction(key: string): boolean {
-    return this.txn?.key === key;
-  }
-
   /** Why transaction `key` is not open: its end reason, or a generic one. */
-  transactionGoneReason(key: string): string {
+  private transactionGoneReason(key: string): string {
     return this.endedTxns.get(key) ?? 'the transaction is not open on the coordinator (it was rolled back, or the coordinator changed)';
   }
 
