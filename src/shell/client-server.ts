@@ -138,18 +138,11 @@ export class ClientServer {
       conn.send(errorFrame(id, errorInfo(ErrorCode.BAD_REQUEST, '"params" can only be used with a single statement')));
       return;
     }
-    const existing = this.sessions.get(conn);
-    const needsSession =
-      script.statements.some((s) => s.class.kind === 'session' || s.class.kind === 'transaction') ||
-      (existing !== undefined && (existing.session.status().inTransaction || !existing.session.status().autocommit));
+    // Once a connection has a session, all its requests run in it, in order: its reads then see its
+    // own writes (the session waits until this node has applied them).
+    const needsSession = this.sessions.has(conn) || script.statements.some((s) => s.class.kind === 'session' || s.class.kind === 'transaction');
     if (needsSession) {
       this.runInSession(conn, id, sql, params);
-      return;
-    }
-    if (existing !== undefined) {
-      // Keep this connection's requests in order behind its session's (read-your-writes).
-      const run = (): void => this.onPlainQuery(conn, id, sql, params, script);
-      existing.tail = existing.tail.then(run, run);
       return;
     }
     this.onPlainQuery(conn, id, sql, params, script);
@@ -172,7 +165,7 @@ export class ClientServer {
     }
     const session = cs.session;
     const task = async (): Promise<void> => {
-      const outcome = params.length > 0 ? await session.execute(sql, params) : await session.query(sql, { multiStatements: true });
+      const outcome = params.length > 0 ? await session.execute(sql, params, id) : await session.query(sql, { multiStatements: true, requestId: id });
       const inTransaction = session.status().inTransaction;
       if (outcome.error !== null) conn.send({ ...errorFrame(id, sessionErrorInfo(outcome.error)), transaction: inTransaction });
       else conn.send({ ...resultFrame(id, outcome.results, false), transaction: inTransaction });

@@ -263,7 +263,7 @@ export class NodeRuntime {
       isHealthy: () => this.healthy && this.engine.isHealthy(),
       read: (statements) => this.engine.read(statements),
       describe: (sql) => this.engine.describeStatement(sql),
-      submitWrite: (command) => this.submitSessionWrite(command),
+      submitWrite: (command, requestId) => this.submitSessionWrite(command, requestId),
       coordinator: () => this.core.status().coordinator,
       txnExec: (at, key, first, sql, params) => this.txnRelay.exec(at, key, first, sql, params),
       txnRollback: (at, key) => this.txnRelay.rollback(at, key),
@@ -272,8 +272,11 @@ export class NodeRuntime {
   }
 
   /** A write from a session: the ordinary write path, answered through a promise. */
-  private submitSessionWrite(command: string): Promise<Outcome> {
-    const requestId = `s${this.self.id}-${this.bootNonce}-${++this.sessionWriteCount}`;
+  private submitSessionWrite(command: string, clientRequestId?: string): Promise<Outcome> {
+    const requestId = clientRequestId ?? `s${this.self.id}-${this.bootNonce}-${++this.sessionWriteCount}`;
+    if (this.sessionWrites.has(requestId)) {
+      return Promise.resolve({ ok: false, error: { code: ErrorCode.BAD_REQUEST, message: `request id ${requestId} is already in flight on this node` } });
+    }
     return new Promise<Outcome>((resolve) => {
       this.sessionWrites.set(requestId, resolve);
       this.feed({ type: 'ClientWrite', requestId, command });

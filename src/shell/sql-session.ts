@@ -32,8 +32,11 @@ export interface SessionHost {
   read(statements: readonly Statement[]): Promise<StatementResult[]>;
   /** Prepares a statement on this node's database without running it (engine.describeStatement). */
   describe(sql: string): Promise<StatementDescription>;
-  /** A command on the write path (autocommit write or transaction commit); resolves with its outcome. */
-  submitWrite(command: string): Promise<Outcome>;
+  /**
+   * A command on the write path (autocommit write or transaction commit); resolves with its outcome.
+   * `requestId` is its idempotency key (one is made up when absent).
+   */
+  submitWrite(command: string, requestId?: string): Promise<Outcome>;
   /** The coordinator this node knows of, if any. */
   coordinator(): NodeId | null;
   /** Runs one statement of transaction `key` on coordinator `at`; `first` opens the transaction there. */
@@ -76,6 +79,8 @@ export class SqlSession implements MysqlSessionPort {
   /** Log index of this session's last acknowledged write: local reads wait for it. */
   private lastWriteIndex = 0;
   private closed = false;
+  /** Idempotency key of the statement running now, derived from the client's request id (JSON protocol). */
+  private statementRequestId: string | undefined;
 
   constructor(private readonly opts: SqlSessionOptions) {
     this.host = opts.host;
@@ -91,7 +96,11 @@ export class SqlSession implements MysqlSessionPort {
     return { code: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000', message: `Unknown database '${name}' (this node serves '${this.database}')` };
   }
 
-  async query(sql: string, opts: { readonly multiStatements: boolean }): Promise<SessionOutcome> {
+  /**
+   * `requestId` (JSON protocol): the client's idempotency key; the first statement's write uses it,
+   * the n-th `<requestId>#<n>`, so a request re-sent after a lost connection is applied once.
+   */
+  async query(sql: string, opts: { readonly multiStatements: boolean; readonly requestId?: string }): Promise<SessionOutcome> {
     const script = this.classify(sql);
     if ('error' in script) return { results: [], error: script.error };
     if (script.statements.length > 1 && !opts.multiStatements) {
@@ -101,7 +110,10 @@ export class SqlSession implements MysqlSessionPort {
       };
     }
     const results: StatementResult[] = [];
-    for (const st of script.statements) {
+    for (const [n, st] of script.statements.entries()) {
+      // The first statement uses the id itself, as the plain JSON path does for a whole request: a
+      // one-statement write re-sent to a node where it takes that path is still recognised.
+      this.statementRequestId = opts.requestId === undefined ? undefined : n === 0 ? opts.requestId : `${opts.requestId}#${n}`;
       const r = await this.run(st, []);
       if (!r.ok) return { results, error: r.error };
       results.push(r.result);
@@ -109,12 +121,13 @@ export class SqlSession implements MysqlSessionPort {
     return { results, error: null };
   }
 
-  async execute(sql: string, params: readonly SqlValue[]): Promise<SessionOutcome> {
+  async execute(sql: string, params: readonly SqlValue[], requestId?: string): Promise<SessionOutcome> {
     const script = this.classify(sql);
     if ('error' in script) return { results: [], error: script.error };
     if (script.statements.length !== 1) {
       return { results: [], error: { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: 'a prepared statement must be exactly one SQL statement' } };
     }
+    this.statementRequestId = requestId;
     const r = await this.run(script.statements[0]!, params);
     return r.ok ? { results: [r.result], error: null } : { results: [], error: r.error };
   }
@@ -265,7 +278,7 @@ export class SqlSession implements MysqlSessionPort {
   }
 
   private async autocommitWrite(sql: string, params: readonly SqlValue[]): Promise<StepResult> {
-    const outcome = await this.host.submitWrite(encodeClientCommand(params.length > 0 ? { sql, params } : { sql }));
+    const outcome = await this.host.submitWrite(encodeClientCommand(params.length > 0 ? { sql, params } : { sql }), this.statementRequestId);
     if (!outcome.ok) return { ok: false, error: fromErrorInfo(outcome.error) };
     this.lastWriteIndex = Math.max(this.lastWriteIndex, outcome.index);
     const r = outcome.result as WriteResult | null;
@@ -318,7 +331,7 @@ export class SqlSession implements MysqlSessionPort {
       if (t.opened) this.host.txnRollback(t.at, t.key);
       return { ok: true, result: OK_RESULT };
     }
-    const outcome = await this.host.submitWrite(encodeTxnCommitCommand(t.key));
+    const outcome = await this.host.submitWrite(encodeTxnCommitCommand(t.key), this.statementRequestId);
     if (!outcome.ok) {
       const code = outcome.error.code;
       // A definite refusal leaves the transaction open on the coordinator until it idles out: end it now.

@@ -7,7 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ErrorCode, ReplisqlError } from '../../src/errors.js';
-import { ENGINES, errorCode, useCluster, waitUntil } from './harness.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, ENGINES, errorCode, useCluster, waitUntil } from './harness.js';
 
 for (const engine of ENGINES) {
   describe(`${engine}: interactive transactions over the JSON protocol`, () => {
@@ -58,6 +59,34 @@ for (const engine of ENGINES) {
         await c1.query('BEGIN; SELECT * FROM acct; COMMIT');
         assert.equal((await cluster.status(3)).commitIndex, after);
         await cluster.assertSameChecksums([1, 2, 3], ['acct']);
+      });
+    });
+
+    test('the client shell runs BEGIN ... ROLLBACK and BEGIN ... COMMIT typed statement by statement', { timeout: 60_000 }, async (t) => {
+      const cluster = fx.take(t);
+      if (cluster === null) return;
+      await cluster.check(async () => {
+        await cluster.waitForCoordinator(3);
+        const input = [
+          'CREATE TABLE shell_t (id INTEGER PRIMARY KEY, v TEXT);',
+          'BEGIN;',
+          "INSERT INTO shell_t (id, v) VALUES (1, 'rolled back');",
+          'SELECT COUNT(*) FROM shell_t;',
+          'ROLLBACK;',
+          'BEGIN;',
+          "INSERT INTO shell_t (id, v) VALUES (2, 'kept');",
+          "UPDATE shell_t SET v = 'kept!' WHERE id = 2;",
+          'COMMIT;',
+          'SELECT id, v FROM shell_t;',
+        ].join('\n');
+        const r = spawnSync(process.execPath, [BIN, 'client', '--connect', cluster.endpoint(1), '--json'], { input, encoding: 'utf8', env: { ...process.env, REPLISQL_HISTORY_FILE: '' }, timeout: 30_000 });
+        assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+        const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { rows?: unknown[][] });
+        assert.equal(lines.length, 10, r.stdout);
+        assert.deepEqual(lines[3]!.rows, [[1]], 'inside the transaction its own insert is visible');
+        assert.deepEqual(lines[9]!.rows, [[2, 'kept!']], 'the rolled-back insert is gone, the committed one is there');
+        await cluster.waitCaughtUp([1, 2, 3], 3);
+        for (const id of [1, 2, 3]) assert.deepEqual(await cluster.dump(id, 'shell_t', 'id'), [[2, 'kept!']], `node ${id}`);
       });
     });
 
