@@ -313,7 +313,7 @@ test('loadConfig reads passwordEnv from the environment it is given (process.env
 
 test('the shipped example configs are valid', () => {
   const root = new URL('../../', import.meta.url);
-  const env: ConfigEnv = { REPLISQL_DB_PASSWORD: 'example' };
+  const env: ConfigEnv = { REPLISQL_DB_PASSWORD: 'example', REPLISQL_APP_PASSWORD: 'app-example' };
   for (const rel of ['deploy/docker/config.json', 'deploy/examples/config.mysql.json', 'deploy/examples/config.sqlite.json']) {
     const path = new URL(rel, root).pathname;
     const c = loadConfig(path, { env });
@@ -324,4 +324,7 @@ test('the shipped example configs are valid', () => {
   const docker = loadConfig(new URL('deploy/docker/config.json', root).pathname, { env });
   assert.deepEqual(docker.nodes.map((n) => n.host), ['node1', 'node2', 'node3']);
   assert.deepEqual(docker.nodes.map((n) => (n.storage as ResolvedMysqlStorage).host), ['mysql1', 'mysql2', 'mysql3']);
+  // Every node serves MySQL clients; the application user's password comes from the environment.
+  assert.deepEqual(docker.nodes.map((n) => n.mysqlPort), [3306, 3306, 3306]);
+  assert.deepEqual(docker.mysqlUsers, [{ user: 'app', password: 'app-example' }]);
 });
