@@ -1,14 +1,15 @@
-// Helpers shared by the benchmark scripts (scripts/bench.mjs, scripts/bench-sim.mjs,
-// scripts/bench-sysbench.mjs): argument parsing, percentiles, a plain-text table, machine info,
-// process memory and CPU, a local cluster of node child processes on 127.0.0.1 that is always torn
-// down, tracked child processes and temp dirs, local MariaDB servers, and a summary of .cpuprofile
-// files.
+// Helpers shared by the benchmark scripts (scripts/bench.mjs, scripts/bench-mysql.mjs,
+// scripts/bench-sim.mjs, scripts/bench-sysbench.mjs): argument parsing, percentiles, a plain-text
+// table, machine info, process memory and CPU, a local cluster of node child processes on 127.0.0.1
+// that is always torn down, tracked child processes and temp dirs, local MariaDB servers, and a
+// summary of .cpuprofile files.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { cpus, loadavg, totalmem, release, platform } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ReplisqlClient } from '../dist/client/client.js';
 import { demoConfig, loadConfig } from '../dist/config/load.js';
 
 export const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -52,6 +53,11 @@ export function positiveInt(raw) {
   return Number(raw);
 }
 
+export function nonNegativeInt(raw) {
+  if (!/^\d+$/.test(raw)) throw new Error(`expected a non-negative integer, got "${raw}"`);
+  return Number(raw);
+}
+
 /** The command line that is running, relative to the repository root. */
 export function commandLine() {
   const script = relative(root, process.argv[1]);
@@ -60,6 +66,19 @@ export function commandLine() {
 }
 
 // ---------------------------------------------------------------- numbers
+
+/** Deterministic key sequence for read phases (xorshift32): `n` keys in 1..maxKey. */
+export function readKeys(n, maxKey, seed = 12345) {
+  const keys = new Array(n);
+  let x = seed;
+  for (let i = 0; i < n; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    keys[i] = ((x >>> 0) % maxKey) + 1;
+  }
+  return keys;
+}
 
 /** Nearest-rank percentile of an ascending-sorted array. */
 export function percentile(sorted, p) {
@@ -159,6 +178,8 @@ export function cpuSeconds(pid) {
 
 // ---------------------------------------------------------------- local cluster
 
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
 /** `count` distinct free TCP ports on 127.0.0.1 (held open together so they differ). */
 export async function freePorts(count) {
   const servers = [];
@@ -182,8 +203,8 @@ const dirsToRemove = new Set();
 let exitHookInstalled = false;
 
 /**
- * Last resort: whatever happens to the bench process, no node child outlives it (and no child
- * started with spawnTracked), and every folder given to removeOnExit is removed.
+ * Last resort: whatever happens to the bench process, no child started with spawnTracked (node
+ * processes, mariadbd, sysbench) outlives it, and every folder given to removeOnExit is removed.
  */
 export function installExitHook() {
   if (exitHookInstalled) return;
@@ -213,46 +234,62 @@ export function installExitHook() {
 }
 
 /**
- * Starts a cluster of `nodes` node processes in `dir` (config.json, data/, logs/) on free loopback
- * ports. `overrides` are merged into the demo config (e.g. `{ writeAck: 'all' }`). `nodeArgs`
- * are extra node.js flags for the children (e.g. `--cpu-prof`). Resolves once every node printed
- * "ready"; rejects (after stopping the others) if one exits or stays silent for `startTimeoutMs`.
+ * Writes `dir`/config.json (mode 0600, creating `dir`) for a cluster of `nodes` nodes on free loopback
+ * ports: the demo config with `overrides` merged in (e.g. `{ writeAck: 'all' }`), node i's entry
+ * (the demo entry on its free port) passed through `node(entry, i, extraPorts)`, where `extraPorts`
+ * are `portsPerNode - 1` more free ports for node i (e.g. a mysqlPort). Resolves with
+ * { configPath, config } (config as loadConfig resolves it: a config the nodes would refuse throws).
  */
-export async function startCluster({ dir, nodes = 3, overrides = {}, nodeArgs = [], startTimeoutMs = 20_000 }) {
-  installExitHook();
+export async function writeClusterConfig({ dir, nodes = 3, overrides = {}, node = (entry) => entry, portsPerNode = 1 }) {
   mkdirSync(dir, { recursive: true });
-  const ports = await freePorts(nodes);
+  const ports = await freePorts(nodes * portsPerNode);
   const base = demoConfig(nodes, 7001);
   const config = {
     ...base,
     cluster: 'bench',
     ...overrides,
-    nodes: base.nodes.map((n, i) => ({ ...n, port: ports[i] })),
+    nodes: base.nodes.map((n, i) =>
+      node(
+        { ...n, port: ports[i] },
+        i,
+        Array.from({ length: portsPerNode - 1 }, (_, k) => ports[(k + 1) * nodes + i]),
+      ),
+    ),
   };
   const configPath = join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n');
-  const resolved = loadConfig(configPath); // refuse to start from a config the nodes would refuse
+  writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
+  return { configPath, config: loadConfig(configPath) };
+}
+
+/**
+ * Starts one node process per node of `config` (from writeClusterConfig) in `dir`, spawnTracked,
+ * with `nodeArgs` as extra node.js flags (e.g. `--cpu-prof`). Resolves once every node printed
+ * "ready" with { dir, configPath, config, procs, endpoints, mysqlPorts, stop() }, procs sorted by id
+ * ([{ id, label: 'node <id>', endpoint, child, pid, output, exited }]); rejects (after stopping the
+ * others) if one exits or stays silent for `startTimeoutMs`.
+ */
+export async function startNodes({ dir, configPath, config, nodeArgs = [], startTimeoutMs = 20_000 }) {
   const bin = join(root, 'bin', 'replisql.js');
   const procs = [];
   const cluster = {
     dir,
     configPath,
-    config: resolved,
+    config,
     procs,
-    endpoints: resolved.nodes.map((n) => `${n.host}:${n.port}`),
-    stop: () => stopCluster(procs),
+    endpoints: config.nodes.map((n) => `${n.host}:${n.port}`),
+    mysqlPorts: config.nodes.map((n) => n.mysqlPort),
+    stop: (graceMs) => stopCluster(procs, graceMs),
   };
   try {
     await Promise.all(
-      resolved.nodes.map(
+      config.nodes.map(
         (n) =>
           new Promise((res, rej) => {
-            const child = spawn(process.execPath, [...nodeArgs, bin, 'node', '--config', configPath, '--id', String(n.id)], {
+            const child = spawnTracked(process.execPath, [...nodeArgs, bin, 'node', '--config', configPath, '--id', String(n.id)], {
               cwd: dir,
               stdio: ['ignore', 'pipe', 'pipe'],
             });
-            liveChildren.add(child);
-            const p = { id: n.id, endpoint: `${n.host}:${n.port}`, child, pid: child.pid, output: [], exited: null };
+            const p = { id: n.id, label: `node ${n.id}`, endpoint: `${n.host}:${n.port}`, child, pid: child.pid, output: [], exited: null };
             procs.push(p);
             const keep = (chunk) => {
               p.output.push(chunk.toString());
@@ -260,7 +297,7 @@ export async function startCluster({ dir, nodes = 3, overrides = {}, nodeArgs = 
             };
             child.stderr.on('data', keep);
             let out = '';
-            const timer = setTimeout(() => rej(new Error(`node ${n.id} did not print "ready" within ${startTimeoutMs} ms:\n${p.output.join('')}`)), startTimeoutMs);
+            const timer = setTimeout(() => rej(new Error(`node ${n.id} did not print "ready" within ${startTimeoutMs / 1000} s:\n${p.output.join('')}`)), startTimeoutMs);
             child.stdout.on('data', (chunk) => {
               keep(chunk);
               out += chunk.toString();
@@ -270,7 +307,6 @@ export async function startCluster({ dir, nodes = 3, overrides = {}, nodeArgs = 
               }
             });
             child.on('exit', (code, signal) => {
-              liveChildren.delete(child);
               p.exited = { code, signal };
               clearTimeout(timer);
               rej(new Error(`node ${n.id} exited (${signal ?? `code ${code}`}) before it was ready:\n${p.output.join('')}`));
@@ -282,25 +318,64 @@ export async function startCluster({ dir, nodes = 3, overrides = {}, nodeArgs = 
     await stopCluster(procs);
     throw err;
   }
+  procs.sort((a, b) => a.id - b.id);
   return cluster;
 }
 
-/** SIGTERM every node, SIGKILL the ones still running after `graceMs`; resolves when all exited. */
+/**
+ * writeClusterConfig, then startNodes: a cluster of `nodes` node processes in `dir` (config.json,
+ * data/, logs/). Options are those of the two.
+ */
+export async function startCluster({ dir, nodes = 3, overrides = {}, node, portsPerNode, nodeArgs = [], startTimeoutMs = 20_000 }) {
+  const { configPath, config } = await writeClusterConfig({ dir, nodes, overrides, node, portsPerNode });
+  return startNodes({ dir, configPath, config, nodeArgs, startTimeoutMs });
+}
+
+/**
+ * SIGTERM every node, SIGKILL the ones still running after `graceMs`; resolves when all exited, with
+ * the ids of the nodes that had to be killed.
+ */
 export async function stopCluster(procs, graceMs = 5000) {
-  await Promise.all(
-    procs.map(
-      (p) =>
-        new Promise((res) => {
-          if (p.exited !== null || p.child.exitCode !== null || p.child.signalCode !== null) return res();
-          const kill = setTimeout(() => p.child.kill('SIGKILL'), graceMs);
-          p.child.once('exit', () => {
-            clearTimeout(kill);
-            res();
-          });
-          p.child.kill('SIGTERM');
-        }),
-    ),
-  );
+  const clean = await Promise.all(procs.map((p) => stopChild(p.child, graceMs)));
+  return procs.filter((_, i) => !clean[i]).map((p) => p.id);
+}
+
+/**
+ * Waits until some node of `endpoints` names a coordinator that commits `testWrite` (a statement
+ * the coordinator accepts every time, e.g. CREATE TABLE IF NOT EXISTS); resolves with
+ * { coordinator, ms } (ms since the call).
+ */
+export async function waitForCoordinator(endpoints, testWrite, { timeoutMs = 60_000, connectTimeoutMs = 10_000 } = {}) {
+  const t0 = performance.now();
+  const control = await ReplisqlClient.connect(endpoints, { timeoutMs: connectTimeoutMs });
+  try {
+    let last = 'no answer yet';
+    while (performance.now() - t0 < timeoutMs) {
+      try {
+        const s = await control.status();
+        last = `node ${s.nodeId}: coordinator ${s.coordinator}, term ${s.term}, role ${s.role}`;
+        if (s.coordinator !== null) {
+          await control.query(testWrite);
+          return { coordinator: s.coordinator, ms: performance.now() - t0 };
+        }
+      } catch (err) {
+        last = `${err.code ?? 'error'}: ${err.message}`;
+      }
+      await sleepMs(100);
+    }
+    throw new Error(`no working coordinator after ${timeoutMs} ms (last: ${last})`);
+  } finally {
+    await control.close();
+  }
+}
+
+/** The last `lines` lines of `dir`/logs/node<id>.log, indented for a note, or '(no log file)'. */
+export function nodeLogTail(dir, id, lines) {
+  try {
+    return readFileSync(join(dir, 'logs', `node${id}.log`), 'utf8').trimEnd().split('\n').slice(-lines).join('\n  ');
+  } catch {
+    return '(no log file)';
+  }
 }
 
 // ---------------------------------------------------------------- tracked children, temp dirs
@@ -382,8 +457,6 @@ export function cpuTimes(pid) {
 
 // ---------------------------------------------------------------- MariaDB servers
 
-const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
-
 function whichCmd(cmd) {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
   return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : null;
@@ -404,7 +477,7 @@ export function mariadbBinaries() {
  * Settings every benchmark MariaDB server gets (the same for all instances): durable commits
  * (innodb_flush_log_at_trx_commit=1, the default, set explicitly), no binary log, small caches.
  */
-export function mariadbServerArgs(dir, port, bufferPool) {
+export function mariadbServerArgs(dir, port, bufferPool, maxConnections = 200) {
   return [
     '--no-defaults',
     '--user=mysql',
@@ -421,7 +494,7 @@ export function mariadbServerArgs(dir, port, bufferPool) {
     '--innodb-log-buffer-size=8M',
     '--skip-name-resolve',
     '--performance-schema=OFF',
-    '--max-connections=200',
+    `--max-connections=${maxConnections}`,
     '--key-buffer-size=1M',
     '--aria-pagecache-buffer-size=2M',
     '--table-open-cache=200',
@@ -446,11 +519,11 @@ export async function mysqlQuery(port, database, ...statements) {
 /**
  * Starts `count` independent MariaDB servers under `workDir` (mariadb1, mariadb2, ...): one datadir
  * made by mariadb-install-db, copied for each, each with its own port, socket and pid file, run as
- * the mysql user with mariadbServerArgs. `workDir` must be reachable by the mysql user (mode 755).
+ * the mysql user with mariadbServerArgs (`bufferPool`, `maxConnections`). `workDir` must be reachable by the mysql user (mode 755).
  * Resolves once every server accepts connections, with [{ id, dir, port, child, pid, errorLogTail() }].
  * The servers are spawnTracked (killed when the bench process exits).
  */
-export async function startMariaDbs({ workDir, count = 3, bufferPool = '128M', startTimeoutMs = 60_000 }) {
+export async function startMariaDbs({ workDir, count = 3, bufferPool = '128M', maxConnections = 200, startTimeoutMs = 60_000 }) {
   const { installDb, server } = mariadbBinaries();
   const template = join(workDir, 'mariadb-template');
   mkdirSync(template);
@@ -466,7 +539,7 @@ export async function startMariaDbs({ workDir, count = 3, bufferPool = '128M', s
   for (let i = 0; i < count; i++) {
     const dir = join(workDir, `mariadb${i + 1}`);
     execFileSync('cp', ['-a', template, dir]);
-    const child = spawnTracked(server, mariadbServerArgs(dir, ports[i], bufferPool), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawnTracked(server, mariadbServerArgs(dir, ports[i], bufferPool, maxConnections), { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr = (stderr + d.toString()).slice(-4000)));
     const errorLogTail = () => {
