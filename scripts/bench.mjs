@@ -22,11 +22,11 @@
 // Every node process is killed at the end, also on error or Ctrl-C (a Ctrl-C during a direct
 // SQLite phase, which is synchronous, takes effect when that phase ends).
 import Database from 'better-sqlite3';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplisqlClient } from '../dist/client/client.js';
-import { commandLine, cpuSeconds, gitInfo, installExitHook, machineInfo, parseArgs, positiveInt, resultTable, rssMiB, startCluster, summarize, table } from './bench-lib.mjs';
+import { commandLine, cpuSeconds, gitInfo, installExitHook, machineInfo, parseArgs, positiveInt, readKeys, removeOnExit, resultTable, rssMiB, startCluster, summarize, table, waitForCoordinator } from './bench-lib.mjs';
 
 const USAGE = `usage: node scripts/bench.mjs [--clients N] [--ops TOTAL] [--reads TOTAL] [--acks one,quorum,all]
                           [--phase-seconds S] [--node-args "FLAGS"] [--keep true]`;
@@ -61,24 +61,9 @@ const INSERT = 'INSERT INTO bench(k, v) VALUES (?, ?)';
 const SELECT = 'SELECT v FROM bench WHERE k = ?';
 const CREATE = 'CREATE TABLE IF NOT EXISTS bench (k INTEGER PRIMARY KEY, v TEXT NOT NULL)';
 
-/** Deterministic key sequence for the read phases (xorshift32). */
-function readKeys(n, maxKey, seed = 12345) {
-  const keys = new Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    keys[i] = ((x >>> 0) % maxKey) + 1;
-  }
-  return keys;
-}
-
 installExitHook(); // Ctrl-C / SIGTERM at any point: exit, killing every node child and removing the temp dir
 const workDir = mkdtempSync(join(tmpdir(), 'replisql-bench-'));
-process.on('exit', () => {
-  if (!opts.keep) rmSync(workDir, { recursive: true, force: true });
-});
+if (!opts.keep) removeOnExit(workDir);
 const results = [];
 const memory = [];
 const cpu = [];
@@ -153,30 +138,6 @@ function directReads(db) {
 }
 
 // ---------------------------------------------------------------- cluster
-
-async function waitForCoordinator(endpoints, timeoutMs = 60_000) {
-  const t0 = performance.now();
-  const control = await ReplisqlClient.connect(endpoints, { timeoutMs: 5000 });
-  try {
-    let last = 'no answer yet';
-    while (performance.now() - t0 < timeoutMs) {
-      try {
-        const s = await control.status();
-        last = `node ${s.nodeId}: coordinator ${s.coordinator}, term ${s.term}, role ${s.role}`;
-        if (s.coordinator !== null) {
-          await control.query(CREATE); // a test write: the coordinator accepts and commits writes
-          return { ms: performance.now() - t0, coordinator: s.coordinator };
-        }
-      } catch (err) {
-        last = `${err.code ?? 'error'}: ${err.message}`;
-      }
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`no working coordinator after ${timeoutMs} ms (last: ${last})`);
-  } finally {
-    await control.close();
-  }
-}
 
 /** `clients` concurrent clients, client c connected first to node c % n, each doing `perClient` INSERTs. */
 async function clusterInserts(cluster, ack, coordinator) {
@@ -296,7 +257,7 @@ async function clusterRun(ack, withReads) {
   const cluster = await startCluster({ dir, overrides: { writeAck: ack }, nodeArgs: opts['node-args'] });
   try {
     const started = performance.now() - t0;
-    const { ms, coordinator } = await waitForCoordinator(cluster.endpoints);
+    const { ms, coordinator } = await waitForCoordinator(cluster.endpoints, CREATE, { connectTimeoutMs: 5000 }); // a test write: the coordinator accepts and commits writes
     console.log(
       `writeAck ${ack}: nodes ready in ${Math.round(started)} ms (pids ${cluster.procs.map((p) => `${p.id}:${p.pid}`).join(', ')}), ` +
         `coordinator node ${coordinator} accepting writes ${Math.round(ms)} ms later`,
