@@ -6,10 +6,10 @@
 //   node scripts/bench-mysql.mjs [--clients 16] [--ops 4000] [--reads 4000] [--serial-ops 1000]
 //                                [--acks quorum,one,all] [--phase-seconds 60] [--buffer-pool 64M] [--keep true]
 //
-// Needs Linux, root, a `mysql` user, mariadbd and mariadb-install-db (as test/mysql/mariadb-harness.ts,
-// whose way of starting servers this script copies in plain JS). It starts 3 independent MariaDB
-// servers (one datadir made by mariadb-install-db, copied 3 times; own port, socket, pid file), each
-// with innodb_flush_log_at_trx_commit=1: every commit is durable (redo log fsynced) before it is
+// Needs Linux, root, a `mysql` user, mariadbd and mariadb-install-db. It starts 3 independent MariaDB
+// servers (scripts/bench-lib.mjs startMariaDbs, as test/mysql/mariadb-harness.ts does: one datadir
+// made by mariadb-install-db, copied 3 times; own port, socket, pid file), each with
+// innodb_flush_log_at_trx_commit=1: every commit is durable (redo log fsynced) before it is
 // answered, as a cluster write is durable in the replisql log before it is acknowledged.
 //
 // Workload: `CREATE TABLE bench (id BIGINT AUTO_INCREMENT PRIMARY KEY, v VARCHAR(64)) ENGINE=InnoDB`,
@@ -35,15 +35,34 @@
 //    answers from its own MariaDB), `clients` concurrent clients each; on the first cluster only.
 //
 // Every node and every mariadbd is killed at the end, also on error or Ctrl-C, and the temp dir is
-// removed (unless --keep true). A watchdog shell per child kills it if this process dies by kill -9.
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// removed (unless --keep true) (the bench-lib exit hook; a watchdog shell per child kills it if this
+// process dies by kill -9).
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mysql from 'mysql2/promise';
 import { ReplisqlClient } from '../dist/client/client.js';
-import { demoConfig, loadConfig } from '../dist/config/load.js';
-import { commandLine, cpuSeconds, freePorts, gitInfo, machineInfo, parseArgs, positiveInt, resultTable, root, rssMiB, summarize, table } from './bench-lib.mjs';
+import {
+  commandLine,
+  cpuSeconds,
+  gitInfo,
+  installExitHook,
+  machineInfo,
+  mysqlQuery,
+  nodeLogTail,
+  parseArgs,
+  positiveInt,
+  readKeys,
+  removeOnExit,
+  resultTable,
+  rssMiB,
+  startCluster,
+  startMariaDbs,
+  stopChild,
+  summarize,
+  table,
+  waitForCoordinator,
+} from './bench-lib.mjs';
 
 const USAGE = `usage: node scripts/bench-mysql.mjs [--clients N] [--ops TOTAL] [--reads TOTAL] [--serial-ops TOTAL]
                                 [--acks quorum,one,all] [--phase-seconds S] [--buffer-pool 64M] [--keep true]`;
@@ -91,196 +110,20 @@ const plural = (n, word) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fmtRss = (pid) => (rssMiB(pid) ?? NaN).toFixed(0);
 
-/** Deterministic key sequence for the read phases (xorshift32), keys 1..maxKey. */
-function readKeys(n, maxKey, seed = 12345) {
-  const keys = new Array(n);
-  let x = seed;
-  for (let i = 0; i < n; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    keys[i] = ((x >>> 0) % maxKey) + 1;
-  }
-  return keys;
-}
-
-// ---------------------------------------------------------------- children, cleanup
-
-const children = new Set(); // every live child process (nodes and mariadbd)
-let workDir = null;
-
-function killAll() {
-  for (const c of children) {
-    try {
-      c.kill('SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function removeWorkDir() {
-  if (workDir !== null && !opts.keep) rmSync(workDir, { recursive: true, force: true });
-}
-
-process.on('exit', () => {
-  killAll();
-  removeWorkDir();
-});
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    console.error(`\nbench: ${sig}, killing the nodes and the MariaDB servers`);
-    process.exit(130); // the exit hook kills and cleans up
-  });
-}
-
-/** Spawns a child, tracks it, and starts a watchdog that kill -9s it if this process disappears. */
-function spawnTracked(cmd, args, options) {
-  const child = spawn(cmd, args, options);
-  children.add(child);
-  child.once('exit', () => children.delete(child));
-  if (child.pid !== undefined) {
-    spawn(
-      'sh',
-      ['-c', `while kill -0 ${process.pid} 2>/dev/null && kill -0 ${child.pid} 2>/dev/null; do sleep 1; done; kill -0 ${process.pid} 2>/dev/null || kill -9 ${child.pid} 2>/dev/null`],
-      { detached: true, stdio: 'ignore' },
-    ).unref();
-  }
-  return child;
-}
-
-/** SIGTERM, then SIGKILL after `graceMs`; resolves when the child has exited. */
-function stopChild(child, graceMs) {
-  return new Promise((res) => {
-    if (child.exitCode !== null || child.signalCode !== null) return res();
-    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(t);
-      res();
-    });
-    child.kill('SIGTERM');
-  });
-}
-
 // ---------------------------------------------------------------- MariaDB instances
-
-function which(cmd) {
-  const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.trim() !== '' ? r.stdout.trim() : null;
-}
-
-function mariadbBinaries() {
-  const installDb = which('mariadb-install-db');
-  const server = which('mariadbd') ?? ['/usr/sbin/mariadbd', '/usr/bin/mariadbd', '/usr/sbin/mysqld'].find((p) => spawnSync('test', ['-x', p]).status === 0) ?? null;
-  if (process.platform !== 'linux') throw new Error('Linux only');
-  if (installDb === null || server === null) throw new Error('MariaDB is not installed (mariadbd / mariadb-install-db not found)');
-  if (process.getuid?.() !== 0) throw new Error('run as root: the servers are started as the mysql user');
-  if (spawnSync('id', ['-u', 'mysql']).status !== 0) throw new Error('there is no mysql user to run MariaDB as');
-  return { installDb, server };
-}
-
-const INNODB_SETTINGS = [
-  '--innodb-flush-log-at-trx-commit=1', // durable: the redo log is fsynced at every commit (the default, set explicitly)
-  '--skip-log-bin', // no binary log (replisql does not need it), so no binlog fsync either
-  '--innodb-log-file-size=64M',
-  '--innodb-log-buffer-size=8M',
-];
-
-function serverArgs(dir, port) {
-  return [
-    '--no-defaults',
-    '--user=mysql',
-    `--datadir=${join(dir, 'data')}`,
-    `--port=${port}`,
-    '--bind-address=127.0.0.1',
-    `--socket=${join(dir, 'mysqld.sock')}`,
-    `--pid-file=${join(dir, 'mysqld.pid')}`,
-    `--log-error=${join(dir, 'error.log')}`,
-    `--innodb-buffer-pool-size=${opts['buffer-pool']}`,
-    ...INNODB_SETTINGS,
-    '--skip-name-resolve',
-    '--performance-schema=OFF',
-    '--max-connections=100',
-    '--key-buffer-size=1M',
-    '--aria-pagecache-buffer-size=2M',
-    '--table-open-cache=200',
-    '--character-set-server=utf8mb4',
-    '--collation-server=utf8mb4_general_ci',
-  ];
-}
 
 const connSettings = (port, database) => ({ host: '127.0.0.1', port, user: 'root', password: '', ...(database ? { database } : {}) });
 
-async function sqlOn(port, database, ...statements) {
-  const c = await mysql.createConnection({ ...connSettings(port, database), connectTimeout: 5000 });
-  try {
-    let last = [];
-    for (const s of statements) [last] = await c.query(s);
-    return last;
-  } finally {
-    await c.end();
-  }
-}
-
-/** Starts `n` MariaDB servers on copies of one fresh datadir; resolves with [{ id, dir, port, child, pid }]. */
-async function startMariaDbs(n) {
-  const { installDb, server } = mariadbBinaries();
-  const template = join(workDir, 'mariadb-template');
-  mkdirSync(template);
-  execFileSync('chown', ['mysql:mysql', template]);
-  const t0 = performance.now();
-  const install = spawnSync(
-    installDb,
-    ['--no-defaults', '--user=mysql', `--datadir=${join(template, 'data')}`, '--auth-root-authentication-method=normal', '--skip-test-db', '--skip-name-resolve', '--skip-log-bin', '--innodb-log-file-size=64M', `--innodb-buffer-pool-size=${opts['buffer-pool']}`],
-    { encoding: 'utf8', timeout: 120_000 },
-  );
-  if (install.status !== 0) throw new Error(`mariadb-install-db failed (${install.status}): ${(install.stderr || install.stdout).slice(-2000)}`);
-  const ports = await freePorts(n);
-  const servers = [];
-  for (let i = 0; i < n; i++) {
-    const dir = join(workDir, `mariadb${i + 1}`);
-    execFileSync('cp', ['-a', template, dir]);
-    const child = spawnTracked(server, serverArgs(dir, ports[i]), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr = (stderr + d.toString()).slice(-4000)));
-    servers.push({ id: i + 1, dir, port: ports[i], child, pid: child.pid, stderr: () => stderr });
-  }
-  rmSync(template, { recursive: true, force: true });
-  await Promise.all(
-    servers.map(async (s) => {
-      const deadline = performance.now() + 60_000;
-      for (;;) {
-        if (s.child.exitCode !== null || s.child.signalCode !== null) throw new Error(`mariadbd ${s.id} exited during startup: ${s.stderr()} ${errorLogTail(s)}`);
-        try {
-          await sqlOn(s.port, undefined, 'SELECT 1');
-          return;
-        } catch {
-          if (performance.now() > deadline) throw new Error(`mariadbd ${s.id} did not accept connections within 60 s: ${errorLogTail(s)}`);
-          await sleep(100);
-        }
-      }
-    }),
-  );
-  console.log(`MariaDB: ${n} servers up ${((performance.now() - t0) / 1000).toFixed(1)} s after mariadb-install-db started (pids ${servers.map((s) => `${s.id}:${s.pid}`).join(', ')}; ports ${servers.map((s) => s.port).join(', ')})`);
-  return servers;
-}
-
-function errorLogTail(s) {
-  try {
-    return readFileSync(join(s.dir, 'error.log'), 'utf8').split('\n').slice(-8).join('\n');
-  } catch {
-    return '(no error log)';
-  }
-}
-
 async function freshDatabase(s, name) {
-  await sqlOn(s.port, undefined, `DROP DATABASE IF EXISTS \`${name}\``, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
+  await mysqlQuery(s.port, undefined, `DROP DATABASE IF EXISTS \`${name}\``, `CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
 }
 
 // ---------------------------------------------------------------- bookkeeping
 
-workDir = mkdtempSync(join(tmpdir(), 'replisql-bench-mysql-'));
+installExitHook(); // Ctrl-C / SIGTERM at any point: exit, killing every child and removing the temp dir
+const workDir = mkdtempSync(join(tmpdir(), 'replisql-bench-mysql-'));
 chmodSync(workDir, 0o755); // the mysql user must reach the datadirs
+if (!opts.keep) removeOnExit(workDir);
 
 const results = [];
 const memory = [];
@@ -309,7 +152,7 @@ const dbCounters = [];
 async function dbStatus() {
   return Promise.all(
     servers.map(async (s) => {
-      const rows = await sqlOn(s.port, undefined, `SHOW GLOBAL STATUS WHERE Variable_name IN (${STATUS_VARS.map((v) => `'${v}'`).join(', ')})`);
+      const rows = await mysqlQuery(s.port, undefined, `SHOW GLOBAL STATUS WHERE Variable_name IN (${STATUS_VARS.map((v) => `'${v}'`).join(', ')})`);
       return Object.fromEntries(rows.map((r) => [r.Variable_name, Number(r.Value)]));
     }),
   );
@@ -339,7 +182,7 @@ function pushCounters(label, before, after, rows, onlyFirst = false) {
 async function directInserts(label) {
   const s = servers[0];
   await freshDatabase(s, DIRECT_DB);
-  await sqlOn(s.port, DIRECT_DB, CREATE);
+  await mysqlQuery(s.port, DIRECT_DB, CREATE);
   const pool = mysql.createPool({ ...connSettings(s.port, DIRECT_DB), connectionLimit: clients, maxIdle: clients });
   try {
     const conns = await Promise.all(Array.from({ length: clients }, () => pool.getConnection())); // open all N before timing
@@ -431,92 +274,19 @@ async function directReads(pool) {
 // ---------------------------------------------------------------- cluster on MariaDB
 
 /** Starts 3 nodes in `dir`, node i on MariaDB instance i; resolves once every node printed "ready". */
-async function startCluster(dir, ack) {
-  mkdirSync(dir, { recursive: true });
-  const ports = await freePorts(servers.length);
-  const base = demoConfig(servers.length, 7001);
-  const config = {
-    ...base,
-    cluster: 'bench-mysql',
-    writeAck: ack,
-    nodes: base.nodes.map((n, i) => ({
+function startMysqlCluster(dir, ack) {
+  return startCluster({
+    dir,
+    nodes: servers.length,
+    overrides: { cluster: 'bench-mysql', writeAck: ack },
+    node: (n, i) => ({
       id: n.id,
       host: '127.0.0.1',
-      port: ports[i],
+      port: n.port,
       storage: { engine: 'mysql', host: '127.0.0.1', port: servers[i].port, user: 'root', password: '', database: DB },
-    })),
-  };
-  const configPath = join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-  const resolved = loadConfig(configPath); // refuse a config the nodes would refuse
-  const procs = [];
-  const cluster = { dir, procs, endpoints: resolved.nodes.map((n) => `${n.host}:${n.port}`) };
-  try {
-    await Promise.all(
-      resolved.nodes.map(
-        (n) =>
-          new Promise((res, rej) => {
-            const child = spawnTracked(process.execPath, [join(root, 'bin', 'replisql.js'), 'node', '--config', configPath, '--id', String(n.id)], {
-              cwd: dir,
-              stdio: ['ignore', 'pipe', 'pipe'],
-            });
-            const p = { id: n.id, endpoint: `${n.host}:${n.port}`, child, pid: child.pid, output: [] };
-            procs.push(p);
-            const keep = (chunk) => {
-              p.output.push(chunk.toString());
-              if (p.output.length > 200) p.output.shift();
-            };
-            child.stderr.on('data', keep);
-            let out = '';
-            const timer = setTimeout(() => rej(new Error(`node ${n.id} did not print "ready" within 30 s:\n${p.output.join('')}`)), 30_000);
-            child.stdout.on('data', (chunk) => {
-              keep(chunk);
-              out += chunk.toString();
-              if (/ready on/.test(out)) {
-                clearTimeout(timer);
-                res();
-              }
-            });
-            child.on('exit', (code, signal) => {
-              clearTimeout(timer);
-              rej(new Error(`node ${n.id} exited (${signal ?? `code ${code}`}) before it was ready:\n${p.output.join('')}`));
-            });
-          }),
-      ),
-    );
-  } catch (err) {
-    await stopCluster(cluster);
-    throw err;
-  }
-  return cluster;
-}
-
-async function stopCluster(cluster) {
-  await Promise.all(cluster.procs.map((p) => stopChild(p.child, 5000)));
-}
-
-async function waitForCoordinator(endpoints, timeoutMs = 60_000) {
-  const t0 = performance.now();
-  const control = await ReplisqlClient.connect(endpoints, { timeoutMs: 10_000 });
-  try {
-    let last = 'no answer yet';
-    while (performance.now() - t0 < timeoutMs) {
-      try {
-        const s = await control.status();
-        last = `node ${s.nodeId}: coordinator ${s.coordinator}, term ${s.term}, role ${s.role}`;
-        if (s.coordinator !== null) {
-          await control.query(CREATE); // a test write: the coordinator accepts and commits writes
-          return { ms: performance.now() - t0, coordinator: s.coordinator };
-        }
-      } catch (err) {
-        last = `${err.code ?? 'error'}: ${err.message}`;
-      }
-      await sleep(100);
-    }
-    throw new Error(`no working coordinator after ${timeoutMs} ms (last: ${last})`);
-  } finally {
-    await control.close();
-  }
+    }),
+    startTimeoutMs: 30_000,
+  });
 }
 
 async function clusterInserts(cluster, ack) {
@@ -574,13 +344,13 @@ async function checkInstances(ack, expected, waitMs = 60_000) {
   for (const s of servers) {
     let n = -1;
     for (;;) {
-      const [{ c }] = await sqlOn(s.port, DB, 'SELECT COUNT(*) AS c FROM bench');
+      const [{ c }] = await mysqlQuery(s.port, DB, 'SELECT COUNT(*) AS c FROM bench');
       n = Number(c);
       if (n >= expected || performance.now() - t0 > waitMs) break;
       await sleep(100);
     }
     counts.push(n);
-    const [{ Checksum }] = await sqlOn(s.port, DB, 'CHECKSUM TABLE bench');
+    const [{ Checksum }] = await mysqlQuery(s.port, DB, 'CHECKSUM TABLE bench');
     sums.push(String(Checksum));
   }
   const caughtUpMs = performance.now() - t0;
@@ -598,7 +368,7 @@ async function checkInstances(ack, expected, waitMs = 60_000) {
 async function clusterReads(cluster, coordinator) {
   const p = cluster.procs.find((x) => x.id !== coordinator) ?? cluster.procs[0];
   const role = p.id === coordinator ? 'coordinator' : 'follower';
-  const [{ n }] = await sqlOn(servers[p.id - 1].port, DB, 'SELECT COUNT(*) AS n FROM bench');
+  const [{ n }] = await mysqlQuery(servers[p.id - 1].port, DB, 'SELECT COUNT(*) AS n FROM bench');
   const keys = readKeys(opts.reads, Number(n));
   const conns = await Promise.all(Array.from({ length: clients }, () => ReplisqlClient.connect([p.endpoint], { timeoutMs: 30_000 })));
   const lat = [];
@@ -632,10 +402,10 @@ async function clusterRun(ack, withReads) {
   await Promise.all(servers.map((s) => freshDatabase(s, DB)));
   const dir = join(workDir, `cluster-${ack}`);
   const t0 = performance.now();
-  const cluster = await startCluster(dir, ack);
+  const cluster = await startMysqlCluster(dir, ack);
   try {
     const started = performance.now() - t0;
-    const { ms, coordinator } = await waitForCoordinator(cluster.endpoints);
+    const { ms, coordinator } = await waitForCoordinator(cluster.endpoints, CREATE); // a test write: the coordinator accepts and commits writes
     console.log(
       `writeAck ${ack}: nodes ready in ${Math.round(started)} ms (pids ${cluster.procs.map((p) => `${p.id}:${p.pid}`).join(', ')}), ` +
         `coordinator node ${coordinator} accepting writes ${Math.round(ms)} ms later`,
@@ -648,17 +418,11 @@ async function clusterRun(ack, withReads) {
     memory.push([`cluster writeAck ${ack}`, ...cluster.procs.map((p) => fmtRss(p.pid)), ...servers.map((s) => fmtRss(s.pid))]);
   } catch (err) {
     for (const p of cluster.procs) {
-      let log = '(no log file)';
-      try {
-        log = readFileSync(join(dir, 'logs', `node${p.id}.log`), 'utf8').trimEnd().split('\n').slice(-20).join('\n  ');
-      } catch {
-        // no log yet
-      }
-      notes.push(`node ${p.id} (${p.child.exitCode !== null || p.child.signalCode !== null ? 'exited' : 'running'}), last lines of logs/node${p.id}.log:\n  ${log}`);
+      notes.push(`node ${p.id} (${p.child.exitCode !== null || p.child.signalCode !== null ? 'exited' : 'running'}), last lines of logs/node${p.id}.log:\n  ${nodeLogTail(dir, p.id, 20)}`);
     }
     throw err;
   } finally {
-    await stopCluster(cluster);
+    await cluster.stop();
   }
 }
 
@@ -674,8 +438,10 @@ console.log(
 
 let failed = false;
 try {
-  servers = await startMariaDbs(3);
-  const [v] = await sqlOn(
+  const t0 = performance.now();
+  servers = await startMariaDbs({ workDir, count: 3, bufferPool: opts['buffer-pool'], maxConnections: 100 });
+  console.log(`MariaDB: ${servers.length} servers up ${((performance.now() - t0) / 1000).toFixed(1)} s after mariadb-install-db started (pids ${servers.map((s) => `${s.id}:${s.pid}`).join(', ')}; ports ${servers.map((s) => s.port).join(', ')})`);
+  const [v] = await mysqlQuery(
     servers[0].port,
     undefined,
     'SELECT @@version AS version, @@innodb_flush_log_at_trx_commit AS flush_at_commit, @@innodb_flush_method AS flush_method, @@innodb_doublewrite AS doublewrite, ' +
@@ -695,7 +461,7 @@ try {
   }
   await directSerialInserts();
   await directBatchedInserts();
-  await sqlOn(servers[0].port, undefined, `DROP DATABASE IF EXISTS \`${DIRECT_DB}\``);
+  await mysqlQuery(servers[0].port, undefined, `DROP DATABASE IF EXISTS \`${DIRECT_DB}\``);
   memory.push(['after the direct phases', '-', '-', '-', ...servers.map((s) => fmtRss(s.pid))]);
 
   for (const [i, ack] of opts.acks.entries()) await clusterRun(ack, i === 0);
@@ -703,7 +469,7 @@ try {
   // The disk's fsync latency drifts: measure the direct baseline again.
   const again = await directInserts(`direct MariaDB insert, ${plural(clients, 'client')}, again`);
   await again.end();
-  await sqlOn(servers[0].port, undefined, `DROP DATABASE IF EXISTS \`${DIRECT_DB}\``);
+  await mysqlQuery(servers[0].port, undefined, `DROP DATABASE IF EXISTS \`${DIRECT_DB}\``);
 } catch (err) {
   failed = true;
   console.error(`bench failed: ${err.stack ?? err}`);
