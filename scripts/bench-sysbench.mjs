@@ -37,42 +37,41 @@
 // Every process (nodes, mariadbd, sysbench) is killed and the temp dir removed at the end, also on an
 // error or Ctrl-C (the bench-lib exit hook; a watchdog shell per child if this process is kill -9ed).
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ReplisqlClient } from '../dist/client/client.js';
-import { demoConfig, loadConfig } from '../dist/config/load.js';
 import {
   commandLine,
   cpuProfilesOf,
-  freePorts,
   gitInfo,
   installExitHook,
   keepOnExit,
   machineInfo,
   mysqlQuery,
+  nodeLogTail,
+  nonNegativeInt,
   parseArgs,
   positiveInt,
   cpuTimes,
   reapedChildrenCpuTimes,
   removeOnExit,
-  root,
   rssMiB,
   spawnTracked,
   startMariaDbs,
+  startNodes,
   stopChild,
+  stopCluster,
   summarizeCpuProfile,
   table,
+  waitForCoordinator,
+  writeClusterConfig,
 } from './bench-lib.mjs';
 
 const USAGE = `usage: node scripts/bench-sysbench.mjs [--time 20] [--threads 8] [--tables 4] [--table-size 10000]
        [--write-ack quorum|one|all] [--only direct|cluster] [--workloads oltp_point_select,oltp_insert,oltp_read_write]
        [--warmup 5] [--buffer-pool 128M] [--db-socket on|off] [--cpu-prof DIR] [--keep true]`;
 const WORKLOADS = ['oltp_point_select', 'oltp_insert', 'oltp_read_write', 'oltp_read_only', 'oltp_write_only', 'oltp_update_index', 'oltp_update_non_index', 'oltp_delete'];
-const nonNegativeInt = (raw) => {
-  if (!/^\d+$/.test(raw)) throw new Error(`expected a non-negative integer, got "${raw}"`);
-  return Number(raw);
-};
 const opts = parseArgs(
   process.argv.slice(2),
   {
@@ -355,24 +354,19 @@ async function runDirect() {
 
 // ---------------------------------------------------------------- cluster
 
-let clusterConfigPath = null;
-let clusterConfig = null;
+let clusterConfig = null; // { configPath, config } from writeClusterConfig
 
-async function writeClusterConfig() {
-  const dir = join(workDir, 'cluster');
-  mkdirSync(dir, { recursive: true });
-  const ports = await freePorts(servers.length * 2);
-  const base = demoConfig(servers.length, 7001);
-  const config = {
-    ...base,
-    cluster: 'bench-sysbench',
-    writeAck: opts['write-ack'],
-    mysqlUsers: [{ user: 'root', password: '' }],
-    nodes: base.nodes.map((n, i) => ({
+async function writeSysbenchClusterConfig() {
+  clusterConfig = await writeClusterConfig({
+    dir: join(workDir, 'cluster'),
+    nodes: servers.length,
+    overrides: { cluster: 'bench-sysbench', writeAck: opts['write-ack'], mysqlUsers: [{ user: 'root', password: '' }] },
+    portsPerNode: 2,
+    node: (n, i, [mysqlPort]) => ({
       id: n.id,
       host: '127.0.0.1',
-      port: ports[i],
-      mysqlPort: ports[servers.length + i],
+      port: n.port,
+      mysqlPort,
       storage: {
         engine: 'mysql',
         host: '127.0.0.1',
@@ -382,93 +376,13 @@ async function writeClusterConfig() {
         password: '',
         database: CLUSTER_DB,
       },
-    })),
-  };
-  clusterConfigPath = join(dir, 'config.json');
-  writeFileSync(clusterConfigPath, JSON.stringify(config, null, 2) + '\n', { mode: 0o600 });
-  clusterConfig = loadConfig(clusterConfigPath); // refuse a config the nodes would refuse
+    }),
+  });
 }
 
 /** Starts the 3 nodes (with `nodeArgs`); resolves once each printed "ready". */
-async function startNodes(nodeArgs) {
-  const dir = join(workDir, 'cluster');
-  const procs = [];
-  const cluster = {
-    procs,
-    endpoints: clusterConfig.nodes.map((n) => `${n.host}:${n.port}`),
-    mysqlPorts: clusterConfig.nodes.map((n) => n.mysqlPort),
-  };
-  try {
-    await Promise.all(
-      clusterConfig.nodes.map(
-        (n) =>
-          new Promise((res, rej) => {
-            const child = spawnTracked(process.execPath, [...nodeArgs, join(root, 'bin', 'replisql.js'), 'node', '--config', clusterConfigPath, '--id', String(n.id)], {
-              cwd: dir,
-              stdio: ['ignore', 'pipe', 'pipe'],
-            });
-            const p = { id: n.id, label: `node ${n.id}`, endpoint: `${n.host}:${n.port}`, child, pid: child.pid, output: [] };
-            procs.push(p);
-            const keep = (chunk) => {
-              p.output.push(chunk.toString());
-              if (p.output.length > 200) p.output.shift();
-            };
-            child.stderr.on('data', keep);
-            let out = '';
-            const timer = setTimeout(() => rej(new Error(`node ${n.id} did not print "ready" within 30 s:\n${p.output.join('')}`)), 30_000);
-            child.stdout.on('data', (chunk) => {
-              keep(chunk);
-              out += chunk.toString();
-              if (/ready on/.test(out)) {
-                clearTimeout(timer);
-                res();
-              }
-            });
-            child.on('exit', (code, signal) => {
-              clearTimeout(timer);
-              rej(new Error(`node ${n.id} exited (${signal ?? `code ${code}`}) before it was ready:\n${p.output.join('')}`));
-            });
-          }),
-      ),
-    );
-  } catch (err) {
-    await stopNodes(cluster);
-    throw err;
-  }
-  procs.sort((a, b) => a.id - b.id);
-  return cluster;
-}
-
-/** SIGTERM every node (SIGKILL after `graceMs`); resolves with the ids of the nodes that had to be killed. */
-async function stopNodes(cluster, graceMs = 20_000) {
-  const clean = await Promise.all(cluster.procs.map((p) => stopChild(p.child, graceMs)));
-  return cluster.procs.filter((_, i) => !clean[i]).map((p) => p.id);
-}
-
-/** Waits until some node names a coordinator that commits a write; resolves with its id. */
-async function waitForCoordinator(cluster, timeoutMs = 60_000) {
-  const t0 = performance.now();
-  const control = await ReplisqlClient.connect(cluster.endpoints, { timeoutMs: 10_000 });
-  try {
-    let last = 'no answer yet';
-    while (performance.now() - t0 < timeoutMs) {
-      try {
-        const s = await control.status();
-        last = `node ${s.nodeId}: coordinator ${s.coordinator}, term ${s.term}, role ${s.role}`;
-        if (s.coordinator !== null) {
-          // A test write: the coordinator accepts and commits writes (a no-op after the first start).
-          await control.query('CREATE TABLE IF NOT EXISTS bench_ready (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB');
-          return { coordinator: s.coordinator, ms: performance.now() - t0 };
-        }
-      } catch (err) {
-        last = `${err.code ?? 'error'}: ${err.message}`;
-      }
-      await sleep(100);
-    }
-    throw new Error(`no working coordinator after ${timeoutMs} ms (last: ${last})`);
-  } finally {
-    await control.close();
-  }
+function startSysbenchNodes(nodeArgs) {
+  return startNodes({ dir: join(workDir, 'cluster'), ...clusterConfig, nodeArgs, startTimeoutMs: 30_000 });
 }
 
 /** Waits until every node has applied the same last log index; resolves with the statuses. */
@@ -511,23 +425,16 @@ async function checksumTables() {
   return allSame;
 }
 
-function logTail(id) {
-  try {
-    return readFileSync(join(workDir, 'cluster', 'logs', `node${id}.log`), 'utf8').trimEnd().split('\n').slice(-15).join('\n  ');
-  } catch {
-    return '(no log file)';
-  }
-}
-
 async function withCluster(phase, profile, body) {
   const profDir = profile ? join(opts['cpu-prof'], phase) : null;
   if (profDir !== null) mkdirSync(profDir, { recursive: true });
   const t0 = performance.now();
-  const cluster = await startNodes(profDir !== null ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
+  const cluster = await startSysbenchNodes(profDir !== null ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : []);
   let coordinator = null;
   try {
     const started = performance.now() - t0;
-    const c = await waitForCoordinator(cluster);
+    // A test write: the coordinator accepts and commits writes (a no-op after the first start).
+    const c = await waitForCoordinator(cluster.endpoints, 'CREATE TABLE IF NOT EXISTS bench_ready (id INT NOT NULL PRIMARY KEY) ENGINE=InnoDB');
     coordinator = c.coordinator;
     console.log(
       `cluster (${phase}): nodes ready in ${Math.round(started)} ms (pids ${cluster.procs.map((p) => `${p.id}:${p.pid}`).join(', ')}; ` +
@@ -535,11 +442,11 @@ async function withCluster(phase, profile, body) {
     );
     await body(cluster, coordinator);
   } catch (err) {
-    for (const p of cluster.procs) notes.push(`node ${p.id} (${p.child.exitCode !== null || p.child.signalCode !== null ? 'exited' : 'running'}), last lines of logs/node${p.id}.log:\n  ${logTail(p.id)}`);
+    for (const p of cluster.procs) notes.push(`node ${p.id} (${p.child.exitCode !== null || p.child.signalCode !== null ? 'exited' : 'running'}), last lines of logs/node${p.id}.log:\n  ${nodeLogTail(join(workDir, 'cluster'), p.id, 15)}`);
     throw err;
   } finally {
     const cpuAtStop = cluster.procs.map((p) => cpuTimes(p.pid)); // whole lifetime, what the profile covers
-    const killed = await stopNodes(cluster);
+    const killed = await stopCluster(cluster.procs, 20_000);
     if (killed.length > 0) notes.push(`cluster (${phase}): node(s) ${killed.join(', ')} did not exit within 20 s of SIGTERM and were killed${profDir ? ' (no profile)' : ''}`);
     if (profDir !== null) {
       profilePhases.push({
@@ -555,7 +462,7 @@ async function runCluster() {
   for (const s of servers) {
     await mysqlQuery(s.port, undefined, `DROP DATABASE IF EXISTS \`${CLUSTER_DB}\``, `CREATE DATABASE \`${CLUSTER_DB}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci`);
   }
-  await writeClusterConfig();
+  await writeSysbenchClusterConfig();
   const profile = opts['cpu-prof'] !== null;
   const serverProcs = servers.map((x) => ({ label: `mariadbd ${x.id}`, pid: x.pid }));
   const target = (cluster) => ({ mode: 'cluster', ports: cluster.mysqlPorts, db: CLUSTER_DB });
