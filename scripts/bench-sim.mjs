@@ -12,23 +12,19 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { sweep } from '../dist/sim/sim-cli.js';
-import { commandLine, gitInfo, machineInfo, parseArgs, positiveInt, root, table } from './bench-lib.mjs';
+import { commandLine, gitInfo, machineInfo, nonNegativeInt, parseArgs, positiveInt, root, table } from './bench-lib.mjs';
 
 const USAGE = 'usage: node scripts/bench-sim.mjs [--seeds N] [--steps M] [--nodes 0|3..7] [--seed S] [--jobs J] [--ci-seeds N] [--long-seeds N]';
-const nonNegInt = (raw) => {
-  if (!/^\d+$/.test(raw)) throw new Error(`expected an integer >= 0, got "${raw}"`);
-  return Number(raw);
-};
 const opts = parseArgs(
   process.argv.slice(2),
   {
     seeds: [300, positiveInt],
     steps: [300, positiveInt],
-    nodes: [0, nonNegInt],
-    seed: [1, nonNegInt],
+    nodes: [0, nonNegativeInt],
+    seed: [1, nonNegativeInt],
     jobs: [2, positiveInt],
     'ci-seeds': [2000, positiveInt],
-    'long-seeds': [5, nonNegInt],
+    'long-seeds': [5, nonNegativeInt],
   },
   USAGE,
 );
