@@ -906,3 +906,33 @@ export function errorCode(err: unknown): string {
   const c = (err as { code?: unknown } | null)?.code;
   return typeof c === 'string' ? c : err instanceof Error ? err.name : String(err);
 }
+
+/** What a finished child process printed. */
+export interface ProcessRun {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly ms: number;
+}
+
+/** Runs a program to completion (SIGKILL after `timeoutMs`), feeding it `input` on stdin. */
+export function runProcess(cmd: string, args: readonly string[], opts: { readonly input?: string; readonly timeoutMs?: number } = {}): Promise<ProcessRun> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    const timer = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 30_000);
+    p.stdout.setEncoding('utf8');
+    p.stderr.setEncoding('utf8');
+    p.stdout.on('data', (d: string) => (stdout += d));
+    p.stderr.on('data', (d: string) => (stderr += d));
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
+    });
+    p.stdin.on('error', () => undefined);
+    p.stdin.end(opts.input ?? '');
+  });
+}

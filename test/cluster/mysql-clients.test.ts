@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { inspect, isDeepStrictEqual } from 'node:util';
 import mysql, { type Connection, type ConnectionOptions, type FieldPacket, type ResultSetHeader, type RowDataPacket } from 'mysql2/promise';
-import { ENGINES, MYSQL_DATABASE, useCluster, waitUntil, type Cluster } from './harness.js';
+import { ENGINES, MYSQL_DATABASE, runProcess, useCluster, waitUntil, type Cluster, type ProcessRun } from './harness.js';
 
 function which(bin: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
@@ -39,29 +39,8 @@ function needClient(t: TestContext): string | null {
   return null;
 }
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function run(cmd: string, args: readonly string[], input = '', timeoutMs = 30_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d: string) => (stdout += d));
-    p.stderr.on('data', (d: string) => (stderr += d));
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    p.stdin.on('error', () => undefined);
-    p.stdin.end(input);
-  });
+function run(cmd: string, args: readonly string[], input = '', timeoutMs = 30_000): Promise<ProcessRun> {
+  return runProcess(cmd, args, { input, timeoutMs });
 }
 
 /** `mariadb` arguments for node `id`'s MySQL front end. */

@@ -13,7 +13,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
-import { MYSQL_DATABASE, useCluster, type Cluster } from './harness.js';
+import { MYSQL_DATABASE, runProcess, useCluster, type Cluster, type ProcessRun } from './harness.js';
 
 function which(bin: string): string | null {
   const r = spawnSync('sh', ['-c', `command -v ${bin}`], { encoding: 'utf8' });
@@ -27,30 +27,8 @@ const TABLE_SIZE = 1000;
 const SKIP = SYSBENCH === null && !REQUIRE_MYSQL ? 'sysbench is not installed (apt-get install sysbench); the sysbench cluster test is skipped' : false;
 if (SKIP !== false) process.stderr.write(`[sysbench] ${SKIP}\n`);
 
-interface Run {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly ms: number;
-}
-
-function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<Run> {
-  return new Promise((resolve) => {
-    const started = Date.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.stdout.setEncoding('utf8');
-    p.stderr.setEncoding('utf8');
-    p.stdout.on('data', (d: string) => (stdout += d));
-    p.stderr.on('data', (d: string) => (stderr += d));
-    p.on('close', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: Date.now() - started });
-    });
-  });
+function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<ProcessRun> {
+  return runProcess(cmd, args, { timeoutMs });
 }
 
 /** The "SQL statistics" of a sysbench run. */
@@ -100,7 +78,7 @@ function sysbenchArgs(cluster: Cluster): string[] {
 }
 
 /** Exit code 0, no FATAL anywhere, and the whole output on failure. */
-function assertClean(r: Run, what: string): void {
+function assertClean(r: ProcessRun, what: string): void {
   const all = `${what}: exit ${String(r.code)}${r.signal !== null ? ` (${r.signal})` : ''}\nstdout:\n${r.stdout}\nstderr:\n${r.stderr}`;
   assert.equal(r.code, 0, all);
   assert.doesNotMatch(r.stdout + r.stderr, /FATAL/, all);

@@ -269,7 +269,7 @@ test('redactConfig hides every password (resolved config, raw input, URLs) and l
   assert.equal(redactUrl('mysql://h/d'), 'mysql://h/d');
   assert.equal(redactUrl('u:p@h'), REDACTED);
   assert.equal(describeStorage(c.nodes[0]!.storage), 'mysql replisql@db1:3306/replisql');
-  assert.equal(describeStorage({ engine: 'mysql', host: '::1', port: 3306, user: 'u', password: 'x', database: 'd' }), 'mysql u@[::1]:3306/d');
+  assert.equal(describeStorage({ engine: 'mysql', host: '::1', port: 3306, user: 'u', password: 'x', database: 'd', socketPath: null }), 'mysql u@[::1]:3306/d');
   assert.equal(describeStorage({ engine: 'sqlite', path: '/a/b.db' }), 'sqlite /a/b.db');
 });
 

@@ -34,8 +34,8 @@ function logger(rec: Recorded): Logger {
   const l: Logger = {
     debug: () => {},
     info: () => {},
-    warn: (_o, msg) => rec.warnings.push(msg),
-    error: (_o, msg) => rec.warnings.push(msg),
+    warn: (_o: unknown, msg: string) => rec.warnings.push(msg),
+    error: (_o: unknown, msg: string) => rec.warnings.push(msg),
     child: () => l,
   } as unknown as Logger;
   return l;
