@@ -107,6 +107,40 @@ function fmtMs(v) {
 }
 
 /** A Markdown table (readable as plain text too). */
+/**
+ * The cluster point-read phase shared by bench.mjs and bench-mysql.mjs: `clients` JSON-protocol
+ * clients on one node run `sql` for each key in turn. Returns the result row for the table; the
+ * first error is added to `notes`.
+ */
+export async function pointReadPhase({ endpoint, nodeId, role, sql, keys, clients, notes }) {
+  const conns = await Promise.all(Array.from({ length: clients }, () => ReplisqlClient.connect([endpoint], { timeoutMs: 30_000 })));
+  const lat = [];
+  let missing = 0;
+  let errCount = 0;
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    conns.map(async (cl) => {
+      while (next < keys.length) {
+        const k = keys[next++];
+        const st = performance.now();
+        try {
+          const r = await cl.query(sql, [k]);
+          if (r[0].rows.length === 0) missing++;
+          lat.push(performance.now() - st);
+        } catch (err) {
+          errCount++;
+          if (errCount === 1) notes.push(`point reads: ${err.code ?? 'error'}: ${err.message}`);
+        }
+      }
+    }),
+  );
+  const elapsed = performance.now() - t0;
+  await Promise.all(conns.map((cl) => cl.close()));
+  const note = [`${clients} client${clients === 1 ? '' : 's'} -> node ${nodeId} (${role})`, missing ? `${missing} MISSING` : '', errCount ? `${errCount} ERRORS` : ''].filter((x) => x !== '').join(', ');
+  return summarize('cluster point read, 1 node', lat, elapsed, note);
+}
+
 export function table(headers, rows) {
   const cells = [headers, ...rows].map((r) => r.map(String));
   const width = headers.map((_, c) => Math.max(...cells.map((r) => r[c].length)));

@@ -51,6 +51,7 @@ import {
   mysqlQuery,
   nodeLogTail,
   parseArgs,
+  pointReadPhase,
   positiveInt,
   readKeys,
   removeOnExit,
@@ -370,32 +371,7 @@ async function clusterReads(cluster, coordinator) {
   const role = p.id === coordinator ? 'coordinator' : 'follower';
   const [{ n }] = await mysqlQuery(servers[p.id - 1].port, DB, 'SELECT COUNT(*) AS n FROM bench');
   const keys = readKeys(opts.reads, Number(n));
-  const conns = await Promise.all(Array.from({ length: clients }, () => ReplisqlClient.connect([p.endpoint], { timeoutMs: 30_000 })));
-  const lat = [];
-  let missing = 0;
-  let errCount = 0;
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    conns.map(async (cl) => {
-      while (next < keys.length) {
-        const k = keys[next++];
-        const st = performance.now();
-        try {
-          const r = await cl.query(SELECT, [k]);
-          if (r[0].rows.length === 0) missing++;
-          lat.push(performance.now() - st);
-        } catch (err) {
-          errCount++;
-          if (errCount === 1) notes.push(`point reads: ${err.code ?? 'error'}: ${err.message}`);
-        }
-      }
-    }),
-  );
-  const elapsed = performance.now() - t0;
-  await Promise.all(conns.map((cl) => cl.close()));
-  const note = [`${plural(clients, 'client')} -> node ${p.id} (${role})`, missing ? `${missing} MISSING` : '', errCount ? `${errCount} ERRORS` : ''].filter((x) => x !== '').join(', ');
-  results.push(summarize('cluster point read, 1 node', lat, elapsed, note));
+  results.push(await pointReadPhase({ endpoint: p.endpoint, nodeId: p.id, role, sql: SELECT, keys, clients, notes }));
 }
 
 async function clusterRun(ack, withReads) {

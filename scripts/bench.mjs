@@ -26,7 +26,7 @@ import { mkdtempSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ReplisqlClient } from '../dist/client/client.js';
-import { commandLine, cpuSeconds, gitInfo, installExitHook, machineInfo, parseArgs, positiveInt, readKeys, removeOnExit, resultTable, rssMiB, startCluster, summarize, table, waitForCoordinator } from './bench-lib.mjs';
+import { commandLine, cpuSeconds, gitInfo, installExitHook, machineInfo, parseArgs, pointReadPhase, positiveInt, readKeys, removeOnExit, resultTable, rssMiB, startCluster, summarize, table, waitForCoordinator } from './bench-lib.mjs';
 
 const USAGE = `usage: node scripts/bench.mjs [--clients N] [--ops TOTAL] [--reads TOTAL] [--acks one,quorum,all]
                           [--phase-seconds S] [--node-args "FLAGS"] [--keep true]`;
@@ -223,32 +223,7 @@ async function clusterReads(cluster, coordinator) {
   const p = cluster.procs.find((x) => x.id !== coordinator) ?? cluster.procs[0];
   const role = p.id === coordinator ? 'coordinator' : 'follower';
   const keys = readKeys(opts.reads, totalOps);
-  const conns = await Promise.all(Array.from({ length: clients }, () => ReplisqlClient.connect([p.endpoint], { timeoutMs: 30_000 })));
-  const lat = [];
-  let missing = 0;
-  let errCount = 0;
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    conns.map(async (cl) => {
-      while (next < keys.length) {
-        const k = keys[next++];
-        const s = performance.now();
-        try {
-          const r = await cl.query(SELECT, [k]);
-          if (r[0].rows.length === 0) missing++;
-          lat.push(performance.now() - s);
-        } catch (err) {
-          errCount++;
-          if (errCount === 1) notes.push(`point reads: ${err.code ?? 'error'}: ${err.message}`);
-        }
-      }
-    }),
-  );
-  const elapsed = performance.now() - t0;
-  await Promise.all(conns.map((cl) => cl.close()));
-  const note = [`${clients} client${clients === 1 ? "" : "s"} -> node ${p.id} (${role})`, missing ? `${missing} MISSING` : '', errCount ? `${errCount} ERRORS` : ''].filter((x) => x !== '').join(', ');
-  results.push(summarize('cluster point read, 1 node', lat, elapsed, note));
+  results.push(await pointReadPhase({ endpoint: p.endpoint, nodeId: p.id, role, sql: SELECT, keys, clients, notes }));
 }
 
 async function clusterRun(ack, withReads) {
