@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
+import { fsyncPath } from './fsync-path.js';
 import path from 'node:path';
 import readline from 'node:readline';
 import mysql from 'mysql2';
@@ -206,14 +207,6 @@ function stripDefiner(sql: string): string {
   return sql.replace(/\s+DEFINER\s*=\s*(`(?:[^`]|``)*`|'(?:[^']|'')*'|[A-Za-z0-9_$]+)(@(`(?:[^`]|``)*`|'(?:[^']|'')*'|[A-Za-z0-9_.%$-]+))?/i, '');
 }
 
-function fsyncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 interface Failure {
   readonly reason: string;
@@ -413,10 +406,9 @@ export class MysqlEngine implements SqlEngine {
               reject(err);
               return;
             }
-            const info = stmt as unknown as { columns?: FieldPacket[]; parameters?: unknown[] };
-            const fields = info.columns ?? [];
+            const fields = (stmt as unknown as { columns?: FieldPacket[] }).columns ?? [];
             const types = columnTypesOf(fields);
-            const out: StatementDescription = { columns: fields.map((f, i) => ({ name: f.name, type: types[i] ?? null })), paramCount: (info.parameters ?? []).length };
+            const out: StatementDescription = { columns: fields.map((f, i) => ({ name: f.name, type: types[i] ?? null })) };
             stmt.close();
             c.unprepare(sql);
             resolve(out);

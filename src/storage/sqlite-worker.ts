@@ -5,6 +5,7 @@
 // Everything here is synchronous: a request runs to completion before the next one is looked at.
 import { parentPort } from 'node:worker_threads';
 import fs from 'node:fs';
+import { fsyncPath } from './fsync-path.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { GENESIS_CHAIN_HASH } from '../core/types.js';
@@ -336,39 +337,13 @@ function declaredColumnType(declared: string | null): ColumnType | null {
   return null;
 }
 
-/** Prepares without running: result columns with their declared types, and the parameter count. */
+/** Prepares without running: result columns with their declared types. */
 function describe(c: Conn, sql: string): StatementDescription {
   if (typeof sql !== 'string') throw statementFailure(EngineCode.INVALID_STATEMENT, 'sql must be a string');
   checkAllowed(sql, 'read');
   const stmt = prepare(c, sql);
   const columns = stmt.reader ? stmt.columns().map((col) => ({ name: col.name, type: declaredColumnType(col.type) })) : [];
-  return { columns, paramCount: countParams(sql) };
-}
-
-/** `?` placeholders outside strings, quoted names and comments. */
-function countParams(sql: string): number {
-  let n = 0;
-  let i = 0;
-  while (i < sql.length) {
-    const ch = sql[i]!;
-    if (ch === "'" || ch === '"' || ch === '`') {
-      const end = sql.indexOf(ch, i + 1);
-      i = end < 0 ? sql.length : end + 1;
-    } else if (ch === '[') {
-      const end = sql.indexOf(']', i + 1);
-      i = end < 0 ? sql.length : end + 1;
-    } else if (sql.startsWith('--', i)) {
-      const end = sql.indexOf('\n', i);
-      i = end < 0 ? sql.length : end + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? sql.length : end + 2;
-    } else {
-      if (ch === '?') n++;
-      i++;
-    }
-  }
-  return n;
+  return { columns };
 }
 
 function read(c: Conn, statements: readonly Statement[]): StatementResult[] {
@@ -383,14 +358,6 @@ function read(c: Conn, statements: readonly Statement[]): StatementResult[] {
   }
 }
 
-function fsyncPath(p: string): void {
-  const fd = fs.openSync(p, 'r');
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
-}
 
 /** Opens a snapshot file read-only, optionally checks it, and returns its fencing row. */
 function inspectSnapshot(file: string, check: boolean): AppliedState {
