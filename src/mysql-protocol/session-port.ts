@@ -42,8 +42,8 @@ export interface MysqlSessionPort {
   /** Runs one prepared statement (exactly one statement) with its bound parameters. */
   execute(sql: string, params: readonly SqlValue[]): Promise<SessionOutcome>;
   /**
-   * COM_STMT_PREPARE: what the statement would return (result columns with their types where known,
-   * parameter count), without running it; a SessionError when it cannot be prepared (syntax, unknown
+   * COM_STMT_PREPARE: what the statement would return (result columns with their types where known;
+   * the protocol layer counts the placeholders itself), without running it; a SessionError when it cannot be prepared (syntax, unknown
    * table), as MySQL reports at prepare time; null when the session cannot tell without running
    * the statement (the protocol layer then runs a LIMIT 0 probe through execute()).
    */

@@ -37,6 +37,20 @@ export function encodeTxnCommitCommand(txnKey: string): string {
   return JSON.stringify({ txnCommit: txnKey });
 }
 
+/**
+ * The transaction key when `text` is a TxnCommitCommand, else null. Ordinary writes are told apart
+ * by their first bytes (encodeClientCommand always starts with `{"sql":`), so they are not parsed twice.
+ */
+export function txnCommitKey(text: string): string | null {
+  if (!text.startsWith('{"txnCommit":')) return null;
+  try {
+    const cmd = decodeClientCommand(text);
+    return 'txnCommit' in cmd ? cmd.txnCommit : null;
+  } catch {
+    return null;
+  }
+}
+
 export function decodeClientCommand(text: string): ClientCommand | TxnCommitCommand {
   const o = JSON.parse(text) as { sql?: unknown; params?: unknown; txnCommit?: unknown };
   if (typeof o.txnCommit === 'string') return { txnCommit: o.txnCommit };

@@ -15,7 +15,7 @@ import { randomBytes } from 'node:crypto';
 import { ErrorCode, ReplisqlError, type ErrorInfo } from '../errors.js';
 import type { NodeId, Outcome } from '../core/types.js';
 import type { MysqlSessionPort, SessionError, SessionOutcome, SessionStatus } from '../mysql-protocol/session-port.js';
-import { classifyScript, SqlLexError, tokenize, type ClassifiedStatement, type Dialect } from '../sql/index.js';
+import { classifyScript, SqlLexError, type ClassifiedStatement, type Dialect } from '../sql/index.js';
 import { SqlEngineError, type ColumnType, type SqlValue, type Statement, type StatementDescription, type StatementResult } from '../storage/sql-engine.js';
 import { encodeClientCommand, encodeTxnCommitCommand, type WriteResult } from './command.js';
 import { parseSessionStatement, parseSystemSelect, parseTransactionStatement } from './session-statements.js';
@@ -142,16 +142,16 @@ export class SqlSession implements MysqlSessionPort {
       const cmd = parseSessionStatement(st.sql, this.host.dialect);
       if (cmd.type === 'syntax-error') return { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: cmd.message };
     }
-    if (kind === 'transaction' || kind === 'session' || kind === 'empty') return { columns: [], paramCount: 0 };
+    if (kind === 'transaction' || kind === 'session' || kind === 'empty') return { columns: [] };
     const system = parseSystemSelect(st.sql);
-    if (system !== null) return { columns: system.map((i) => ({ name: i.label, type: null })), paramCount: 0 };
+    if (system !== null) return { columns: system.map((i) => ({ name: i.label, type: null })) };
     // Inside a transaction the statement runs on the coordinator and may use what the transaction
     // created: let the protocol layer probe it through execute(), which runs there.
     if (this.inTransaction || !this.autocommit) return null;
     if (kind !== 'read' && this.host.dialect === 'mysql') {
       // The node's MySQL read connections are READ ONLY, and the server refuses to prepare a write
       // there; a write returns no rows (MariaDB's ... RETURNING aside, which reports its columns at execute).
-      return { columns: [], paramCount: countPlaceholders(st.sql) };
+      return { columns: [] };
     }
     try {
       // Read-your-writes for prepares too: the table may have been created by this session's last write.
@@ -445,11 +445,6 @@ export class SqlSession implements MysqlSessionPort {
         return undefined;
     }
   }
-}
-
-/** `?` placeholders, by the lexer (not inside strings, names or comments). */
-function countPlaceholders(sql: string): number {
-  return tokenize(sql, { dialect: 'mysql' }).filter((t) => t.kind === 'param' && t.text === '?').length;
 }
 
 function unsupported(message: string): SessionError {

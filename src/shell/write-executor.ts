@@ -23,7 +23,7 @@ import type { Entry, NodeId, PrepareRequest, ProposeItem } from '../core/types.j
 import { classifyScript, pinSqliteNondeterminism, SqlLexError } from '../sql/index.js';
 import { UnsafeStatementError, ReplisqlError } from '../errors.js';
 import type { SqlEngine, SqlValue, Statement, StatementResult } from '../storage/sql-engine.js';
-import { decodeClientCommand, encodeReplicatedCommand, type WriteResult } from './command.js';
+import { decodeClientCommand, encodeReplicatedCommand, txnCommitKey, type WriteResult } from './command.js';
 import { BoundedMap } from '../core/bounded-map.js';
 import type { Logger } from './logger-port.js';
 import type { SerialQueue } from './serial-queue.js';
@@ -106,8 +106,8 @@ export class WriteExecutor {
 
   enqueue(requests: readonly PrepareRequest[]): void {
     for (const r of requests) {
-      const cmd = safeDecode(r.command);
-      if (cmd !== null && 'txnCommit' in cmd) this.commitTransaction(r, cmd.txnCommit);
+      const key = txnCommitKey(r.command);
+      if (key !== null) this.commitTransaction(r, key);
       else this.waiting.push(r);
     }
     this.pump();
@@ -475,14 +475,6 @@ export class WriteExecutor {
       const sql = dialect === 'sqlite' && (kind === 'write' || kind === 'ddl') ? pinSqliteNondeterminism(s.sql, ctx) : s.sql;
       return cmd.params && cmd.params.length > 0 ? { sql, params: cmd.params } : { sql };
     });
-  }
-}
-
-function safeDecode(command: string): ReturnType<typeof decodeClientCommand> | null {
-  try {
-    return decodeClientCommand(command);
-  } catch {
-    return null;
   }
 }
 

@@ -81,8 +81,6 @@ export type ColumnType = 'int' | 'float' | 'float32' | 'decimal' | 'text' | 'blo
 export interface StatementDescription {
   /** The result columns (empty for statements that return no rows); `type` null when the engine cannot tell before running. */
   readonly columns: readonly { readonly name: string; readonly type: ColumnType | null }[];
-  /** How many `?` parameters the statement takes. */
-  readonly paramCount: number;
 }
 
 /** The fencing row: the last log entry whose effects are in the database. */
@@ -152,7 +150,7 @@ export interface SqlEngine {
   read(statements: readonly Statement[]): Promise<StatementResult[]>;
   /**
    * Prepares one statement without running it and says what it would return (columns and their
-   * types where known, parameter count). A statement error (syntax, unknown table) rejects like a
+   * types where known). A statement error (syntax, unknown table) rejects like a
    * read's (SqlEngineError, code SQL_ERROR).
    */
   describeStatement(sql: string): Promise<StatementDescription>;

@@ -59,7 +59,7 @@ export class SqliteTestSession implements MysqlSessionPort {
     try {
       const stmt = this.db.prepare(sql);
       const columns = stmt.reader ? stmt.columns().map((c) => ({ name: c.name, type: declaredType(c.type) })) : [];
-      return { columns, paramCount: (sql.match(/\?/g) ?? []).length };
+      return { columns };
     } catch (e) {
       return sessionError(e);
     }
