@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FileLogStore } from '../src/shell/log-store.ts';
+import { FileLogStore } from '../src/durability/log-store.ts';
 
 const total = Number(process.argv[2] ?? 10_000);
 const payloadBytes = Number(process.argv[3] ?? 200);

@@ -46,7 +46,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       findNode(config, o.id);
       for (const w of config.warnings) process.stderr.write(`warning: ${w}\n`);
       // Loaded on demand: `client` and `status` should not load the node runtime or the simulator.
-      const { runNode } = await import('../shell/node-runtime.js');
+      const { runNode } = await import('../node/node-runtime.js');
       await runNode({ configPath: o.config, nodeId: o.id });
     });
 

@@ -9,7 +9,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type FrameEvent } from '../shell/framing.js';
+import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type FrameEvent } from '../wire/framing.js';
 import { ErrorCode, ReplisqlError } from '../errors.js';
 
 // ---------------------------------------------------------------- endpoints

@@ -2,7 +2,7 @@
 // library and CLI while the real node is built. Its SQL "engine" is deliberately trivial: what is
 // under test is framing, correlation, failover and error handling, not SQL.
 import { createServer, type Server, type Socket } from 'node:net';
-import { FrameDecoder, encodeFrame } from '../../src/shell/framing.js';
+import { FrameDecoder, encodeFrame } from '../../src/wire/framing.js';
 
 export interface Request {
   readonly type: string;

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { Cluster, sleep, waitUntil, type LogLine } from './harness.js';
-import { encodeReplicatedCommand } from '../../src/shell/command.js';
+import { encodeReplicatedCommand } from '../../src/apply/command.js';
 
 let cluster: Cluster;
 let term = 0;

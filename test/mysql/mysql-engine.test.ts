@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { MysqlEngine, MysqlEngineCode, type MysqlEngineOptions } from '../../src/storage/mysql-engine.js';
+import { MysqlEngine, MysqlEngineCode, type MysqlEngineOptions } from '../../src/storage/mysql/mysql-engine.js';
 import { SqlEngineError, type BatchExecResult, type Statement } from '../../src/storage/sql-engine.js';
 import { startMariaDb, type MariaDbInstance } from './mariadb-harness.js';
 

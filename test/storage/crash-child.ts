@@ -1,6 +1,6 @@
 // Child process for the kill -9 test: applies entries in a loop, printing each index once applyEntry
 // has resolved (i.e. once the entry is durable). Usage: node --import tsx crash-child.ts <db path>
-import { SqliteEngine } from '../../src/storage/sqlite-engine.js';
+import { SqliteEngine } from '../../src/storage/sqlite/sqlite-engine.js';
 
 const dbPath = process.argv[2];
 if (dbPath === undefined) throw new Error('usage: crash-child.ts <db path>');

@@ -3,7 +3,7 @@
 // here; fails instead when REPLISQL_REQUIRE_MYSQL=1. MySQL-specific behaviour: test/mysql/.
 import assert from 'node:assert/strict';
 import { after } from 'node:test';
-import { MysqlEngine } from '../../src/storage/mysql-engine.js';
+import { MysqlEngine } from '../../src/storage/mysql/mysql-engine.js';
 import { startMariaDb } from '../mysql/mariadb-harness.js';
 import { sqlEngineSuite, type SuiteDialect } from './sql-engine-suite.js';
 

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SqliteEngine } from '../../src/storage/sqlite-engine.js';
+import { SqliteEngine } from '../../src/storage/sqlite/sqlite-engine.js';
 import { SqlEngineError } from '../../src/storage/sql-engine.js';
 import { entry, sqlEngineSuite } from './sql-engine-suite.js';
 
