@@ -156,6 +156,13 @@ export class CoreNode {
   /** requestId -> (index, result) of applied entries, bounded. */
   private readonly resultCache: BoundedMap<string, { index: number; result: unknown }>;
   private pendingSnapshotInstall: SnapshotMeta | null = null;
+  /**
+   * A TAKEOVER that arrived before this node's database applied everything committed. A coordinator
+   * executes writes on its own database, so it must start from the state after every committed
+   * entry: the request waits (as a network delay would) until `Applied` catches up, or is dropped
+   * after half the coordinator's wait for it, and the coordinator asks again later.
+   */
+  private heldTakeover: { readonly from: NodeId; readonly term: number; readonly untilTick: number } | null = null;
   /** False while the shell reports the database unavailable: no coordinator role for this node. */
   private healthy = true;
 
@@ -296,6 +303,7 @@ export class CoreNode {
         assertNever(this.role, 'role');
     }
     this.expireOriginRequests();
+    this.reviewHeldTakeover();
   }
 
   private updateFailureDetector(): void {
@@ -567,8 +575,12 @@ export class CoreNode {
         break;
       case 'TAKEOVER':
         if (msg.term === this.term && this.leaderId === from && this.role === Role.FOLLOWER && this.healthy) {
-          this.out.events.push({ type: 'takeover-requested', term: this.term, target: this.id });
-          this.startElection(true);
+          if (this.appliedIndex < this.commitIndex) {
+            this.heldTakeover = { from, term: msg.term, untilTick: this.now + Math.floor(this.cfg.electionTimeoutTicks / 2) };
+            this.out.events.push({ type: 'takeover-held', from, appliedIndex: this.appliedIndex, commitIndex: this.commitIndex });
+          } else {
+            this.takeOver();
+          }
         }
         break;
       case 'SNAPSHOT':
@@ -583,6 +595,27 @@ export class CoreNode {
       default:
         assertNever(msg, 'message');
     }
+  }
+
+  private takeOver(): void {
+    this.heldTakeover = null;
+    this.out.events.push({ type: 'takeover-requested', term: this.term, target: this.id });
+    this.startElection(true);
+  }
+
+  /** Acts on a held TAKEOVER once the database caught up; drops it when stale or too old. */
+  private reviewHeldTakeover(): void {
+    const held = this.heldTakeover;
+    if (held === null) return;
+    let reason: string | null = null;
+    if (held.term !== this.term || this.leaderId !== held.from || this.role !== Role.FOLLOWER || !this.healthy) reason = 'the coordinator or term changed';
+    else if (this.now > held.untilTick) reason = 'the database did not catch up in time; the coordinator will ask again';
+    if (reason !== null) {
+      this.heldTakeover = null;
+      this.out.events.push({ type: 'takeover-dropped', from: held.from, appliedIndex: this.appliedIndex, reason });
+      return;
+    }
+    if (this.appliedIndex >= this.commitIndex) this.takeOver();
   }
 
   private onHeartbeat(from: NodeId, msg: HeartbeatMsg): void {
@@ -910,6 +943,7 @@ export class CoreNode {
     if (e?.requestId != null) this.resultCache.set(e.requestId, { index, result });
     if (this.role === Role.LEADER) this.appliedResults.set(index, result);
     this.maybeCompact();
+    this.reviewHeldTakeover();
   }
 
   private maybeCompact(): void {

@@ -1,5 +1,6 @@
-// Accumulates one step's output. Keeps the invariant the shell relies on: a truncation removes
-// any entry queued for append at or after it, and appends always follow the truncation.
+// Accumulates one step's output. Keeps the invariant the driver relies on: a truncation removes
+// any entry queued for append at or after it, and appends always follow the truncation. It also
+// decides which messages may leave before the fsync (see Ready in types.ts).
 import type { ClientReply, CoreEvent, Entry, HardState, OutboundMessage, PrepareRequest, Ready, SnapshotMeta, NodeId } from './types.js';
 
 export class ReadyBuilder {
@@ -21,12 +22,20 @@ export class ReadyBuilder {
   }
 
   build(): Ready {
+    // Only a coordinator's REPLICATE may overtake the fsync, and only when this step changes neither
+    // the term, the vote nor the log's past: then it carries nothing but entries the coordinator
+    // does not yet count as its own. Everything else (acks, votes, heartbeats) waits.
+    const early: OutboundMessage[] = [];
+    const late: OutboundMessage[] = [];
+    const mayOvertake = this.hardState === null && this.truncateFrom === null;
+    for (const m of this.messages) (mayOvertake && m.msg.type === 'REPLICATE' ? early : late).push(m);
     return {
       hardState: this.hardState,
       truncateFrom: this.truncateFrom,
       entriesToAppend: this.entriesToAppend,
       snapshotToInstall: this.snapshotToInstall,
-      messages: this.messages,
+      messages: early,
+      messagesAfterPersist: late,
       committed: this.committed,
       compactUpTo: this.compactUpTo,
       prepare: this.prepare,

@@ -217,24 +217,36 @@ export type CoreEvent =
   | { readonly type: 'checksum-mismatch'; readonly from: NodeId; readonly index: number; readonly detail: string }
   | { readonly type: 'replication-rejected'; readonly peer: NodeId; readonly reason: string }
   | { readonly type: 'takeover-requested'; readonly term: number; readonly target: NodeId }
+  /** A TAKEOVER arrived before this node's database applied everything committed: it waits. */
+  | { readonly type: 'takeover-held'; readonly from: NodeId; readonly appliedIndex: number; readonly commitIndex: number }
+  /** A held TAKEOVER was given up (the database did not catch up in time, or the coordinator changed). */
+  | { readonly type: 'takeover-dropped'; readonly from: NodeId; readonly appliedIndex: number; readonly reason: string }
   | { readonly type: 'catch-up'; readonly peer: NodeId; readonly matchIndex: number; readonly lastIndex: number }
   | { readonly type: 'snapshot-sent'; readonly peer: NodeId; readonly index: number }
   | { readonly type: 'snapshot-installed'; readonly index: number }
   | { readonly type: 'message-rejected'; readonly from: NodeId; readonly reason: string };
 
 /**
- * What the shell must do after a step, in this order:
- * 1. persist `hardState`, then `truncateFrom`, then `entriesToAppend`, then `snapshotToInstall`, and fsync;
- * 2. send `messages`;
- * 3. apply `committed` in order (feed `Applied` back), then `compactUpTo`;
- * 4. answer `replies`; start `prepare` work; build requested snapshots.
+ * What the driver (src/node/driver.ts) must do after a step, in this order:
+ * 1. write `hardState`, then `truncateFrom`, then `entriesToAppend`;
+ * 2. send `messages`: they do not depend on this Ready's writes being durable (a coordinator's
+ *    REPLICATE: it counts itself towards a quorum only once `Persisted` says so), so they may
+ *    leave before the fsync, overlapping the disk write with the followers' work (etcd's `msgs`);
+ * 3. fsync, feed `Persisted`, then send `messagesAfterPersist` (acks, votes, anything that
+ *    promises what was just written: etcd's `msgsAfterAppend`);
+ * 4. install `snapshotToInstall`, apply `committed` in order (feed `Applied` back), then `compactUpTo`;
+ * 5. answer `replies`; start `prepare` work; build requested snapshots.
+ * Which message goes in which list is the core's decision, never the driver's.
  */
 export interface Ready {
   readonly hardState: HardState | null;
   readonly truncateFrom: number | null;
   readonly entriesToAppend: readonly Entry[];
   readonly snapshotToInstall: { readonly meta: SnapshotMeta; readonly data: string } | null;
+  /** May be sent before this Ready's writes are durable. */
   readonly messages: readonly OutboundMessage[];
+  /** Must wait until this Ready's (and every earlier Ready's) writes are durable. */
+  readonly messagesAfterPersist: readonly OutboundMessage[];
   readonly committed: readonly Entry[];
   readonly compactUpTo: SnapshotMeta | null;
   readonly prepare: readonly PrepareRequest[];
