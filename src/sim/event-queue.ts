@@ -44,6 +44,11 @@ export class EventQueue<T> {
     return top;
   }
 
+  /** Time of the earliest event, undefined when empty. */
+  peekTime(): number | undefined {
+    return this.heap[0]?.time;
+  }
+
   get size(): number {
     return this.heap.length;
   }

@@ -3,6 +3,7 @@
 import { spawn } from 'node:child_process';
 import { runSimulation, type SimResult } from './simulator.js';
 import type { UnsafeFlags } from '../core/types.js';
+import type { DriverUnsafeFlags } from '../node/driver.js';
 
 export interface SimCliOptions {
   readonly seed: number;
@@ -13,6 +14,7 @@ export interface SimCliOptions {
   /** Spread a sweep over this many child processes. */
   readonly jobs?: number;
   readonly unsafe?: UnsafeFlags;
+  readonly driverUnsafe?: DriverUnsafeFlags;
   /** When nodes is 0: pick 3..7 nodes per seed. */
   readonly write?: (line: string) => void;
 }
@@ -36,7 +38,7 @@ export function sweep(opts: SimCliOptions): SweepSummary {
   let lastProgress = started;
   for (let i = 0; i < opts.seeds; i++) {
     const seed = opts.seed + i;
-    const result = runSimulation({ seed, nodes: nodesForSeed(seed, opts.nodes), steps: opts.steps, trace: opts.verbose && opts.seeds === 1, ...(opts.unsafe ? { unsafe: opts.unsafe } : {}) });
+    const result = runSimulation({ seed, nodes: nodesForSeed(seed, opts.nodes), steps: opts.steps, trace: opts.verbose && opts.seeds === 1, ...(opts.unsafe ? { unsafe: opts.unsafe } : {}), ...(opts.driverUnsafe ? { driverUnsafe: opts.driverUnsafe } : {}) });
     events += result.stats.events;
     if (opts.verbose && opts.seeds === 1) for (const line of result.trace) write(line);
     if (!result.ok) {

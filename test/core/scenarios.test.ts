@@ -1,19 +1,19 @@
-// Readable scenario tests of the protocol core, on the scripted cluster (sim timing: heartbeat
+// Readable scenario tests of the protocol core, on the scenario cluster (the real driver on simulated ports) (sim timing: heartbeat
 // 2 ticks, failure timeout 10 ticks).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ScriptedCluster } from '../../src/sim/scripted-cluster.js';
+import { ScenarioCluster } from '../../src/sim/scenario-cluster.js';
 import type { Message } from '../../src/core/types.js';
 
 const FAILURE_TICKS = 10;
 
-function electLeader(c: ScriptedCluster, max = 60): number {
+function electLeader(c: ScenarioCluster, max = 60): number {
   c.tickUntil(() => c.leader() !== null && c.ids.filter((id) => c.isUp(id)).every((id) => c.status(id).coordinator === c.leader()), max, 'a coordinator everyone follows');
   return c.leader() as number;
 }
 
 test('normal start elects the highest id', () => {
-  const c = new ScriptedCluster(5);
+  const c = new ScenarioCluster(5);
   assert.equal(electLeader(c), 5);
   for (const id of c.ids) assert.equal(c.status(id).coordinator, 5);
   const out = c.writeAndWait(1, 'w1', 'set a 1');
@@ -23,7 +23,7 @@ test('normal start elects the highest id', () => {
 });
 
 test('a coordinator crash elects the next highest id, within the failure timeout plus a bounded election', () => {
-  const c = new ScriptedCluster(5);
+  const c = new ScenarioCluster(5);
   electLeader(c);
   assert.ok(c.writeAndWait(2, 'before', 'set k before').ok);
   c.crash(5);
@@ -36,7 +36,7 @@ test('a coordinator crash elects the next highest id, within the failure timeout
 });
 
 test('a 5-node cluster split 2|3 keeps serving on the 3 side; the 2 side refuses writes; the healed minority catches up', () => {
-  const c = new ScriptedCluster(5);
+  const c = new ScenarioCluster(5);
   electLeader(c);
   assert.ok(c.writeAndWait(1, 'w0', 'set x 0').ok);
   c.partition([4, 5], [1, 2, 3]);
@@ -59,7 +59,7 @@ test('a 5-node cluster split 2|3 keeps serving on the 3 side; the 2 side refuses
 });
 
 test('a returning higher-id node with a stale log does not take over before it has caught up', () => {
-  const c = new ScriptedCluster(3);
+  const c = new ScenarioCluster(3);
   electLeader(c);
   c.crash(3);
   c.tickUntil(() => c.leader() === 2, FAILURE_TICKS * 3, 'node 2 coordinator');
@@ -83,7 +83,7 @@ test('a returning higher-id node with a stale log does not take over before it h
 });
 
 test('a REPLICATE with a corrupted command is rejected by its MD5, never applied, and resent', () => {
-  const c = new ScriptedCluster(3);
+  const c = new ScenarioCluster(3);
   electLeader(c);
   let corrupted = 0;
   c.interceptor = (_from, to, msg: Message) => {
@@ -103,7 +103,7 @@ test('a REPLICATE with a corrupted command is rejected by its MD5, never applied
 });
 
 test('a retried request id is applied once, also when retried through another node after a failover', () => {
-  const c = new ScriptedCluster(3);
+  const c = new ScenarioCluster(3);
   electLeader(c);
   const first = c.writeAndWait(1, 'req-1', 'set n 1');
   assert.ok(first.ok);
@@ -127,7 +127,7 @@ test('a retried request id is applied once, also when retried through another no
 });
 
 test('with two of three nodes down writes fail with NO_QUORUM and name the majority', () => {
-  const c = new ScriptedCluster(3);
+  const c = new ScenarioCluster(3);
   electLeader(c);
   c.crash(3);
   c.crash(2);
@@ -138,7 +138,7 @@ test('with two of three nodes down writes fail with NO_QUORUM and name the major
 });
 
 test('ack=all waits for every node; ack=one answers from the coordinator alone', () => {
-  const c = new ScriptedCluster(3);
+  const c = new ScenarioCluster(3);
   electLeader(c);
   c.partition([1], [2, 3]);
   // node 1 unreachable: quorum writes succeed, ack=all cannot be acknowledged
@@ -151,7 +151,7 @@ test('ack=all waits for every node; ack=one answers from the coordinator alone',
 });
 
 test('a follower that missed more than the retained log is brought back by a snapshot', () => {
-  const c = new ScriptedCluster(3, { logRetentionEntries: 10, compactionBatchEntries: 5 });
+  const c = new ScenarioCluster(3, { logRetentionEntries: 10, compactionBatchEntries: 5 });
   electLeader(c);
   c.crash(1);
   for (let i = 0; i < 60; i++) assert.ok(c.writeAndWait(2, `s${i}`, `set k${i % 5} ${i}`).ok);
@@ -163,7 +163,7 @@ test('a follower that missed more than the retained log is brought back by a sna
 });
 
 test('a coordinator whose database becomes unavailable hands over to a caught-up peer and does not run again until healthy', () => {
-  const c = new ScriptedCluster(3);
+  const c = new ScenarioCluster(3);
   assert.equal(electLeader(c), 3);
   assert.ok(c.writeAndWait(1, 'h1', 'set a 1').ok);
   c.tick(3);
