@@ -240,8 +240,8 @@ export class FramedConnection {
     const suppressed = this.errorLogLimiter.take('frame-error');
     if (suppressed !== null) {
       this.logger.warn(
-        { remote: this.remote, code, ...(suppressed > 0 ? { suppressed } : {}) },
-        `bad frame from ${this.remote}: ${code}: ${message}`,
+        { event: 'bad-frame', remote: this.remote, code, ...(suppressed > 0 ? { suppressed } : {}) },
+        `bad frame from ${this.remote}: ${message}`,
       );
     }
     const handler = this.frameErrorHandler;
@@ -266,7 +266,7 @@ export class FramedConnection {
     const truncated = this.decoder.pendingBytes();
     if (truncated > 0 && !this.closedLocally) {
       this.logger.warn(
-        { remote: this.remote, bytes: truncated },
+        { event: 'truncated-frame', remote: this.remote, bytes: truncated },
         `connection from ${this.remote} closed in the middle of a frame; discarded ${truncated} bytes of a truncated frame`,
       );
     }
@@ -409,7 +409,7 @@ export class NodeListener {
   private onHello(first: unknown, conn: FramedConnection): void {
     const parsed = parseHello(first);
     if (!parsed.ok) {
-      this.logger.warn({ remote: conn.remote, reason: parsed.reason }, `refused peer connection from ${conn.remote}: ${parsed.reason}`);
+      this.logger.warn({ event: 'peer-refused', remote: conn.remote, reason: parsed.reason }, `refused peer connection from ${conn.remote}: ${parsed.reason}`);
       conn.send(errorFrame(ErrorCode.BAD_REQUEST, `peer connection refused: ${parsed.reason}`));
       conn.close('peer refused');
       return;

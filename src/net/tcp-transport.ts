@@ -245,7 +245,7 @@ export class TcpTransport {
       this.logger.debug({ peer: peer.id, remote: conn.remote, reason }, `inbound connection from node ${peer.id} closed: ${reason}`);
     });
     conn.onFrame((value) => this.onInboundFrame(peer.id, conn, value));
-    this.logger.info({ peer: peer.id, remote: conn.remote }, `accepted peer connection from node ${peer.id} (${conn.remote})`);
+    this.logger.info({ event: 'peer-accepted', peer: peer.id, remote: conn.remote }, `accepted peer connection from node ${peer.id} (${conn.remote})`);
     return true;
   }
 
@@ -463,7 +463,7 @@ export class TcpTransport {
   }
 
   private refuse(conn: FramedConnection, logReason: string, remoteReason: string): false {
-    this.logger.warn({ remote: conn.remote, reason: logReason }, `refused peer connection from ${conn.remote}: ${logReason}`);
+    this.logger.warn({ event: 'peer-refused', remote: conn.remote, reason: logReason }, `refused peer connection from ${conn.remote}: ${logReason}`);
     conn.send(errorFrame(ErrorCode.BAD_REQUEST, `peer connection refused: ${remoteReason}`));
     conn.close('peer refused');
     return false;

@@ -104,14 +104,11 @@ function errorWith(code: string, re: RegExp, id: string | null = null): (f: Reco
   };
 }
 
-/** Waits for a log line of node `id` matching `re` (and, when given, naming `remote`). */
-async function expectLog(id: number, re: RegExp, remote: string | null, sinceLine: number): Promise<LogLine> {
-  const line = await waitUntil(
-    `node ${id} to log ${re}${remote !== null ? ` for ${remote}` : ''}`,
-    () => cluster.logMatches(id, re, sinceLine).find((l) => remote === null || l['remote'] === remote || (typeof l.msg === 'string' && l.msg.includes(remote))),
-    { timeoutMs: 10_000, intervalMs: 50 },
-  );
-  return line;
+/** Waits for event `type` in node `id`'s log whose fields match `fields` (and, when given, naming `remote`). */
+async function expectEvent(id: number, type: string, fields: Record<string, unknown>, remote: string | null, sinceLine: number): Promise<LogLine> {
+  const matches = (l: LogLine): boolean =>
+    Object.entries(fields).every(([k, v]) => (v instanceof RegExp ? typeof l[k] === 'string' && v.test(l[k] as string) : l[k] === v)) && (remote === null || l['remote'] === remote);
+  return cluster.waitForEvent(id, type, { sinceLine, where: matches });
 }
 
 let probes = 0;
@@ -160,7 +157,7 @@ test('garbage bytes are answered with BAD_REQUEST and logged', { timeout: 60_000
     for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 37 + 11) % 256 === 0x0a ? 0xff : (i * 37 + 11) % 256;
     await conn.write(Buffer.concat([garbage, Buffer.from('\n')]));
     await conn.waitFrame(errorWith('BAD_REQUEST', /MALFORMED_JSON/), 'an ERROR frame for the garbage');
-    await expectLog(3, /^bad frame from .*: MALFORMED_JSON: malformed JSON frame/, conn.name, mark);
+    await expectEvent(3, 'bad-frame', { code: 'MALFORMED_JSON' }, conn.name, mark);
     // The same connection is still usable.
     await conn.send({ type: 'PING', id: 'after-garbage' });
     await conn.waitFrame((f) => f['type'] === 'PONG' && f['id'] === 'after-garbage', 'a PONG after the garbage');
@@ -179,7 +176,7 @@ test('a truncated frame (connection closed mid-frame) is discarded and logged', 
     await conn.write(partial);
     conn.end();
     await conn.waitClosed();
-    const line = await expectLog(3, /closed in the middle of a frame; discarded \d+ bytes of a truncated frame/, conn.name, mark);
+    const line = await expectEvent(3, 'truncated-frame', {}, conn.name, mark);
     assert.equal(line['bytes'], Buffer.byteLength(partial));
     await assertStillWorks(3, 'truncated frame');
     assert.deepEqual(await cluster.query(3, "SELECT count(*) FROM probe WHERE label = 'truncated'"), [[0]], 'the truncated write was not run');
@@ -204,8 +201,8 @@ test('a 100 MB line is discarded without being buffered, answered and logged', {
     const err = await conn.waitFrame(errorWith('BAD_REQUEST', /FRAME_TOO_LARGE/), 'an ERROR frame for the 100 MB line', 60_000);
     assert.match(String((err['error'] as { message: string }).message), /exceeds maxFrameBytes/);
     await conn.waitFrame((f) => f['type'] === 'PONG' && f['id'] === 'after-huge', 'a PONG after the 100 MB line', 30_000);
-    const line = await expectLog(3, /^bad frame from .*: FRAME_TOO_LARGE: frame of \d+ bytes exceeds maxFrameBytes=\d+; discarded/, conn.name, mark);
-    assert.match(line.msg, new RegExp(`frame of ${total} bytes`));
+    const line = await expectEvent(3, 'bad-frame', { code: 'FRAME_TOO_LARGE' }, conn.name, mark);
+    assert.match(line.msg, new RegExp(`frame of ${total} bytes`), 'the log line names the frame size');
     const sendMs = Date.now() - started;
     conn.destroy();
     const rssAfter = peakRssBytes(pid);
@@ -226,7 +223,7 @@ test('a malformed JSON frame is answered with BAD_REQUEST and logged', { timeout
     const conn = await RawConnection.open(3);
     await conn.write('{"type":"QUERY","id":"malformed","sql":}\n');
     await conn.waitFrame(errorWith('BAD_REQUEST', /MALFORMED_JSON/), 'an ERROR frame for the malformed JSON');
-    const line = await expectLog(3, /^bad frame from .*: MALFORMED_JSON: malformed JSON frame/, conn.name, mark);
+    const line = await expectEvent(3, 'bad-frame', { code: 'MALFORMED_JSON' }, conn.name, mark);
     assert.match(line.msg, /QUERY.*malformed/, 'the log line shows the start of the frame');
     conn.destroy();
     await assertStillWorks(3, 'malformed JSON');
@@ -239,7 +236,7 @@ test('a request of an unknown type is answered with BAD_REQUEST and logged', { t
     const conn = await RawConnection.open(3);
     await conn.send({ type: 'FROBNICATE', id: 'unknown-type' });
     await conn.waitFrame(errorWith('BAD_REQUEST', /unknown request type "FROBNICATE"/, 'unknown-type'), 'an ERROR frame for the unknown type');
-    await expectLog(3, /unknown request type "FROBNICATE"/, conn.name, mark);
+    await expectEvent(3, 'request-refused', { reason: /unknown request type "FROBNICATE"/ }, conn.name, mark);
     // The connection stays usable.
     await conn.send({ type: 'QUERY', id: 'after-unknown', sql: 'SELECT 40 + 2' });
     const res = await conn.waitFrame((f) => f['type'] === 'RESULT' && f['id'] === 'after-unknown', 'a RESULT after the unknown type');
@@ -256,8 +253,8 @@ test('a peer message of an unknown type is dropped and logged', { timeout: 60_00
     await conn.write(
       JSON.stringify({ type: 'HELLO', protocol: 1, cluster: cluster.clusterName, nodeId: 1 }) + '\n' + JSON.stringify({ type: 'NOT_A_TYPE', term: 1 }) + '\n',
     );
-    await expectLog(2, /^accepted peer connection from node 1/, conn.name, mark);
-    await expectLog(2, /^dropped a message from node 1: unknown message type 'NOT_A_TYPE'/, null, mark);
+    await expectEvent(2, 'peer-accepted', { peer: 1 }, conn.name, mark);
+    await expectEvent(2, 'peer-message-invalid', { from: 1, reason: /unknown message type 'NOT_A_TYPE'/ }, null, mark);
     conn.destroy();
     await assertStillWorks(2, 'unknown peer message type');
   });
@@ -270,13 +267,13 @@ test('a HELLO with a wrong cluster name (or an unknown node id) is refused and l
     await conn.send({ type: 'HELLO', protocol: 1, cluster: 'not-this-cluster', nodeId: 2 });
     await conn.waitFrame(errorWith('BAD_REQUEST', /peer connection refused/), 'an ERROR frame refusing the peer');
     await conn.waitClosed();
-    await expectLog(1, new RegExp(`^refused peer connection from .*: cluster 'not-this-cluster' is not '${cluster.clusterName}'`), conn.name, mark);
+    await expectEvent(1, 'peer-refused', { reason: new RegExp(`cluster 'not-this-cluster' is not '${cluster.clusterName}'`) }, conn.name, mark);
 
     const conn2 = await RawConnection.open(1);
     await conn2.send({ type: 'HELLO', protocol: 1, cluster: cluster.clusterName, nodeId: 99 });
     await conn2.waitFrame(errorWith('BAD_REQUEST', /peer connection refused/), 'an ERROR frame refusing node 99');
     await conn2.waitClosed();
-    await expectLog(1, /^refused peer connection from .*: unknown node id 99/, conn2.name, mark);
+    await expectEvent(1, 'peer-refused', { reason: /unknown node id 99/ }, conn2.name, mark);
     await assertStillWorks(1, 'wrong HELLO');
   });
 });
@@ -308,9 +305,8 @@ test('a REPLICATE whose entry does not match its MD5 is rejected, logged and nev
         }) +
         '\n',
     );
-    const line = await expectLog(1, new RegExp(`^checksum mismatch in REPLICATE from node 3 at index ${index}: MD5 mismatch`), null, mark);
-    assert.match(line.msg, new RegExp(`entry says ${wrongMd5}`));
-    assert.match(line.msg, /entry rejected/);
+    const line = await expectEvent(1, 'checksum-mismatch', { from: 3, index, detail: /^MD5 mismatch/ }, null, mark);
+    assert.match(line['detail'] as string, new RegExp(`entry says ${wrongMd5}`));
     conn.destroy();
     // The real coordinator goes on; node 1 gets the real entries and never the forged one.
     await assertStillWorks(1, 'forged REPLICATE');
@@ -332,7 +328,7 @@ test('after all of it: same coordinator and term, identical tables, no node offl
     assert.deepEqual(dumps[1], dumps[0]);
     assert.deepEqual(dumps[2], dumps[0]);
     for (const id of [1, 2, 3]) {
-      assert.deepEqual(cluster.logMatches(id, /is offline|stepped down|election/, marks.get(id)).map((l) => l.msg), [], `node ${id} saw no peer go offline and no election`);
+      assert.deepEqual(['peer-offline', 'stepped-down', 'election-started'].flatMap((type) => cluster.events(id, type, marks.get(id))).map((l) => l.msg), [], `node ${id} saw no peer go offline and no election`);
       assert.equal(cluster.proc(id)!.alive, true, `node ${id} is still running`);
     }
   });

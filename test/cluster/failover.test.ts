@@ -25,7 +25,7 @@ async function assertIdentical(cluster: Cluster, ids: readonly number[], expecte
 }
 
 function becameCoordinator(cluster: Cluster, id: number, sinceLine: number): LogLine[] {
-  return cluster.logMatches(id, /^became coordinator for term \d+/, sinceLine);
+  return cluster.events(id, 'became-coordinator', sinceLine);
 }
 
 for (const engine of ENGINES) {
@@ -51,7 +51,7 @@ for (const engine of ENGINES) {
         const second = await cluster.waitForCoordinator(2, [1, 2], 30_000);
         const failoverMs = Date.now() - killedAt;
         const bound = cluster.failureTimeoutMs + 5000;
-        const line = await cluster.waitForLog(2, /^became coordinator for term \d+/, node2Mark);
+        const line = await cluster.waitForEvent(2, 'became-coordinator', { sinceLine: node2Mark });
         const loggedMs = Date.parse(line.time) - killedAt;
         process.stderr.write(`[failover ${engine}] node 2 coordinator ${loggedMs} ms after kill -9 of node 3 (seen via STATUS after ${failoverMs} ms; failureTimeoutMs ${cluster.failureTimeoutMs})\n`);
         assert.ok(failoverMs <= bound, `failover took ${failoverMs} ms, more than failureTimeoutMs + 5 s = ${bound} ms`);
@@ -99,19 +99,19 @@ for (const engine of ENGINES) {
         // Before it led, it did not disturb the cluster: its pre-votes (if any) were refused while node 2
         // was alive, so the only new term is the takeover's, and node 2 stepped down exactly once, for it.
         assert.equal(third.term, second.term + 1, `the takeover is the only election after node 3's restart`);
-        const stepDowns = cluster.logMatches(2, /^stepped down as coordinator/, node2Mark);
+        const stepDowns = cluster.events(2, 'stepped-down', node2Mark);
         assert.equal(stepDowns.length, 1, `node 2 stepped down once: ${JSON.stringify(stepDowns.map((l) => l.msg))}`);
         assert.equal(stepDowns[0]!['term'], third.term);
 
         // Its log: it was asked to take over (caught up), and became coordinator once, with its applied
         // index at the cluster's commit index at that moment.
-        await cluster.waitForLog(3, /^became coordinator for term \d+/, node3Mark);
+        await cluster.waitForEvent(3, 'became-coordinator', { sinceLine: node3Mark });
         const lines = becameCoordinator(cluster, 3, node3Mark);
         assert.equal(lines.length, 1, `node 3 became coordinator once after its restart: ${JSON.stringify(lines)}`);
         const became = lines[0]!;
         assert.equal(became['term'], third.term);
-        assert.ok(cluster.logMatches(3, /asked by the coordinator to take over \(higher id, caught up\)/, node3Mark).length >= 1, 'node 3 took over on request of node 2');
-        assert.ok(cluster.logMatches(2, /handing the coordinator role to node 3/, node2Mark).length >= 1, 'node 2 handed over to node 3');
+        assert.ok(cluster.events(3, 'takeover-requested', node3Mark, (l) => l['target'] === 3).length >= 1, 'node 3 took over on request of node 2');
+        assert.ok(cluster.events(2, 'takeover-requested', node2Mark, (l) => l['target'] === 3).length >= 1, 'node 2 handed over to node 3');
         assert.equal(typeof became['appliedIndex'], 'number', 'the "became coordinator" line carries appliedIndex');
         assert.ok((became['appliedIndex'] as number) >= clusterCommit, `appliedIndex ${String(became['appliedIndex'])} when it became coordinator < cluster commitIndex ${clusterCommit}`);
         assert.ok((became['lastIndex'] as number) > clusterCommit, `lastIndex ${String(became['lastIndex'])} (with its own no-op) > cluster commitIndex ${clusterCommit}`);

@@ -76,7 +76,7 @@ for (const engine of ENGINES) {
         await cluster.kill(1);
         const killedAt = Date.now();
         // Leave it down for more than one failure timeout, so that the others declare it offline.
-        await cluster.waitForLog(3, /^node 1 is offline/, mark3, 30_000);
+        await cluster.waitForEvent(3, 'peer-offline', { sinceLine: mark3, where: (l) => l['peer'] === 1, timeoutMs: 30_000 });
         const downFor = Date.now() - killedAt;
         if (downFor < cluster.failureTimeoutMs + 300) await sleep(cluster.failureTimeoutMs + 300 - downFor);
         const ackedWhileDown = acked.size - ackedAtKill;

@@ -677,16 +677,20 @@ export class Cluster {
     return out;
   }
 
-  /** Log lines whose msg matches `re`, optionally only lines after `sinceLine` (an index into logLines()). */
-  logMatches(id: number, re: RegExp, sinceLine = 0): LogLine[] {
+  /**
+   * Structured log events of node `id`: lines whose `event` field is `type` (a core event type such as
+   * 'became-coordinator', or a shell event such as 'database-failed'), after `sinceLine` (an index
+   * into logLines()), optionally narrowed by their fields.
+   */
+  events(id: number, type: string, sinceLine = 0, where: (line: LogLine) => boolean = () => true): LogLine[] {
     return this.logLines(id)
       .slice(sinceLine)
-      .filter((l) => typeof l.msg === 'string' && re.test(l.msg));
+      .filter((l) => l['event'] === type && where(l));
   }
 
-  /** Waits until node `id`'s log has a line matching `re` (after `sinceLine`); returns the first. */
-  waitForLog(id: number, re: RegExp, sinceLine = 0, timeoutMs = 10_000): Promise<LogLine> {
-    return waitUntil(`a line matching ${re} in node ${id}'s log`, () => this.logMatches(id, re, sinceLine)[0], { timeoutMs, intervalMs: 50 });
+  /** Waits until node `id` logged event `type` (after `sinceLine`, matching `where`); returns the first. */
+  waitForEvent(id: number, type: string, opts: { sinceLine?: number; where?: (line: LogLine) => boolean; timeoutMs?: number } = {}): Promise<LogLine> {
+    return waitUntil(`event ${type} in node ${id}'s log`, () => this.events(id, type, opts.sinceLine ?? 0, opts.where)[0], { timeoutMs: opts.timeoutMs ?? 10_000, intervalMs: 50 });
   }
 
   logTail(id: number, lines = 30): string {

@@ -50,7 +50,7 @@ for (const engine of ENGINES) {
         );
         if (stale === 'acknowledged') acked.push('stale-0');
         // Node 3 learns the higher term and steps down (it may take the role back later, after catching up).
-        await cluster.waitForLog(3, /^stepped down as coordinator in term \d+/, mark3, 20_000);
+        await cluster.waitForEvent(3, 'stepped-down', { sinceLine: mark3, timeoutMs: 20_000 });
         const third = await cluster.waitForCoordinator(3, [1, 2, 3], 40_000);
         assert.ok(third.term > second.term, `node 3 coordinates again only in a new term (${third.term} > ${second.term})`);
         process.stderr.write(`[pause ${engine}] node 3 stopped for ${pausedMs} ms; node 2 led term ${second.term}; write to node 3 on resume: ${stale}; node 3 leads again in term ${third.term}\n`);
@@ -69,7 +69,7 @@ for (const engine of ENGINES) {
         // `second.term` was node 2, and no two nodes ever led the same term.
         const leadersByTerm = new Map<number, Set<number>>();
         for (const id of [1, 2, 3]) {
-          for (const l of cluster.logMatches(id, /^became coordinator for term \d+/)) {
+          for (const l of cluster.events(id, 'became-coordinator')) {
             const set = leadersByTerm.get(l['term'] as number) ?? new Set<number>();
             set.add(id);
             leadersByTerm.set(l['term'] as number, set);

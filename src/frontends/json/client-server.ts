@@ -206,7 +206,7 @@ export class ClientServer {
     const suppressed = this.refusalLog.take(conn.remote);
     if (suppressed !== null) {
       this.opts.logger.warn(
-        { remote: conn.remote, id, ...(suppressed > 0 ? { suppressed } : {}) },
+        { event: 'request-refused', remote: conn.remote, id, reason: message, ...(suppressed > 0 ? { suppressed } : {}) },
         `refused a request from client ${conn.remote}: ${message}`,
       );
     }
