@@ -9,6 +9,7 @@ import { assertNever, ErrorCode, errorInfo, type ErrorInfo } from '../errors.js'
 import { BoundedMap } from './bounded-map.js';
 import { ReplicatedLog, verifyEntry } from './log.js';
 import { Prng } from './prng.js';
+import { ProgressTracker } from './progress.js';
 import { majorityOf, quorumIndex } from './quorum.js';
 import { ReadyBuilder } from './ready-builder.js';
 import {
@@ -41,17 +42,6 @@ export interface PersistedState {
   readonly entries: readonly Entry[];
   /** Highest index already applied to the database (from its fencing row); those entries are committed. */
   readonly appliedIndex: number;
-}
-
-interface PeerProgress {
-  next: number;
-  match: number;
-  inflight: number;
-  /** Probing: one message at a time until the follower's log matches; then pipelining. */
-  probing: boolean;
-  lastAckTick: number;
-  snapshotRequestedAt: number | null;
-  lastCatchUpEventTick: number;
 }
 
 /** A write this node's clients are waiting for. */
@@ -141,7 +131,7 @@ export class CoreNode {
   private readonly votes = new Map<NodeId, boolean>();
 
   // coordinator
-  private readonly progress = new Map<NodeId, PeerProgress>();
+  private readonly progress = new ProgressTracker();
   private coordinatorReady = false;
   private becameLeaderTick = 0;
   private transfer: { target: NodeId; untilTick: number } | null = null;
@@ -262,7 +252,7 @@ export class CoreNode {
             id,
             online: this.online.has(id),
             lastHeardTicksAgo: heard === undefined ? null : this.now - heard,
-            matchIndex: this.role === Role.LEADER ? (this.progress.get(id)?.match ?? 0) : null,
+            matchIndex: this.role === Role.LEADER ? this.progress.match(id) : null,
           };
         }),
     };
@@ -482,18 +472,7 @@ export class CoreNode {
     this.transfer = null;
     this.nextTransferTick = this.now + this.cfg.failureTimeoutTicks;
     this.electionDueTick = null;
-    this.progress.clear();
-    for (const p of this.peers) {
-      this.progress.set(p, {
-        next: this.log.lastIndex() + 1,
-        match: 0,
-        inflight: 0,
-        probing: true,
-        lastAckTick: this.now,
-        snapshotRequestedAt: null,
-        lastCatchUpEventTick: -Infinity,
-      });
-    }
+    this.progress.reset(this.peers, this.log.lastIndex() + 1, this.now);
     this.out.events.push({ type: 'became-coordinator', term: this.term });
     this.broadcast({ type: 'COORDINATOR', term: this.term });
     // Sync phase: an entry of our own term, committed by a majority, before serving writes.
@@ -773,7 +752,7 @@ export class CoreNode {
     let target: NodeId | null = null;
     let best = -1;
     for (const p of this.peers) {
-      const match = this.progress.get(p)?.match ?? 0;
+      const match = this.progress.match(p);
       if (!this.online.has(p)) continue;
       if (match > best || (match === best && target !== null && p > target)) {
         best = match;
@@ -819,7 +798,7 @@ export class CoreNode {
     let target: NodeId | null = null;
     for (const p of this.peers) {
       if (p <= this.id || !this.online.has(p)) continue;
-      if ((this.progress.get(p)?.match ?? 0) !== this.log.lastIndex()) continue;
+      if (this.progress.match(p) !== this.log.lastIndex()) continue;
       if (target === null || p > target) target = p;
     }
     if (target === null) return;
@@ -830,16 +809,7 @@ export class CoreNode {
 
   private heartbeatReplication(): void {
     for (const p of this.peers) {
-      const prog = this.progress.get(p) as PeerProgress;
-      // An ack lost in the network must not stall a follower: fall back to probing from match.
-      if (prog.inflight > 0 && this.now - prog.lastAckTick >= this.cfg.heartbeatIntervalTicks) {
-        prog.inflight = 0;
-        prog.next = prog.match + 1;
-        prog.probing = true;
-      }
-      if (prog.snapshotRequestedAt !== null && this.now - prog.snapshotRequestedAt >= this.cfg.failureTimeoutTicks) {
-        prog.snapshotRequestedAt = null;
-      }
+      this.progress.get(p)?.onHeartbeat(this.now, this.cfg.heartbeatIntervalTicks, this.cfg.failureTimeoutTicks);
       this.sendReplicate(p, true);
     }
   }
@@ -847,14 +817,11 @@ export class CoreNode {
   private sendReplicate(peer: NodeId, probe: boolean): void {
     const prog = this.progress.get(peer);
     if (!prog) return;
-    const limit = prog.probing ? 1 : this.cfg.maxInflightMessages;
+    const limit = prog.inflightLimit(this.cfg.maxInflightMessages);
     for (let rounds = 0; rounds < limit; rounds++) {
       if (prog.inflight >= limit) return;
       if (prog.next <= this.log.base().index) {
-        if (prog.snapshotRequestedAt === null) {
-          prog.snapshotRequestedAt = this.now;
-          this.out.snapshotRequests.push(peer);
-        }
+        if (prog.requestSnapshot(this.now)) this.out.snapshotRequests.push(peer);
         return;
       }
       const prevIndex = prog.next - 1;
@@ -862,9 +829,9 @@ export class CoreNode {
       const entries = this.log.slice(prog.next, this.log.lastIndex(), this.cfg.maxEntriesPerMessage, this.cfg.maxBytesPerMessage);
       if (entries.length === 0 && !probe) return;
       this.send(peer, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm, entries, commitIndex: this.commitIndex });
-      prog.inflight++;
-      if (entries.length === 0) return;
-      prog.next = (entries[entries.length - 1] as Entry).index + 1;
+      const last = entries[entries.length - 1];
+      prog.sentReplicate(last === undefined ? null : last.index);
+      if (last === undefined) return;
       probe = false;
     }
   }
@@ -873,33 +840,19 @@ export class CoreNode {
     if (this.role !== Role.LEADER || msg.term < this.term) return;
     const prog = this.progress.get(from);
     if (!prog) return;
-    prog.lastAckTick = this.now;
+    prog.acked(this.now);
     if (msg.success) {
-      prog.inflight = Math.max(0, prog.inflight - 1);
-      prog.probing = false;
-      if (msg.matchIndex > prog.match) {
-        prog.match = Math.min(msg.matchIndex, this.log.lastIndex());
-        prog.snapshotRequestedAt = null;
-      }
-      prog.next = Math.max(prog.next, prog.match + 1);
-      if (prog.match < this.log.lastIndex() && this.now - prog.lastCatchUpEventTick >= this.cfg.heartbeatIntervalTicks) {
-        prog.lastCatchUpEventTick = this.now;
+      prog.onSuccess(msg.matchIndex, this.log.lastIndex());
+      if (prog.catchUpReportDue(this.now, this.cfg.heartbeatIntervalTicks, this.log.lastIndex())) {
         if (this.log.lastIndex() - prog.match > this.cfg.maxEntriesPerMessage) {
           this.out.events.push({ type: 'catch-up', peer: from, matchIndex: prog.match, lastIndex: this.log.lastIndex() });
         }
       }
       this.advanceCommit();
     } else {
-      // A rejection of a message older than our current probe is stale: acting on every one of
-      // them would multiply probes (each rejected pipelined message would trigger new sends).
-      if (msg.probeIndex < prog.match || (prog.probing && msg.probeIndex !== prog.next - 1)) return;
+      if (prog.isStaleRejection(msg.probeIndex)) return;
       this.out.events.push({ type: 'replication-rejected', peer: from, reason: msg.reason });
-      prog.inflight = 0;
-      prog.probing = true;
-      prog.next =
-        msg.reason === ErrorCode.CHECKSUM_MISMATCH
-          ? Math.max(prog.match + 1, msg.matchIndex + 1)
-          : Math.max(prog.match + 1, Math.min(msg.probeIndex, msg.matchIndex + 1));
+      prog.onRejection(msg.reason === ErrorCode.CHECKSUM_MISMATCH, msg.matchIndex, msg.probeIndex);
     }
     this.sendReplicate(from, false);
   }
@@ -908,7 +861,7 @@ export class CoreNode {
     const matches = [this.persistedIndex];
     for (const p of this.peers) {
       if (this.cfg.unsafe?.majorityOfLiveNodes && !this.online.has(p)) continue;
-      matches.push(this.progress.get(p)?.match ?? 0);
+      matches.push(this.progress.match(p));
     }
     const n = quorumIndex(matches, this.majority());
     if (n > this.commitIndex && this.log.termAt(n) === this.term) {
@@ -930,8 +883,7 @@ export class CoreNode {
     }
     this.send(to, { type: 'SNAPSHOT', term: this.term, meta, data });
     this.out.events.push({ type: 'snapshot-sent', peer: to, index });
-    prog.next = index + 1;
-    prog.inflight = 1;
+    prog.snapshotSent(index);
   }
 
   // ------------------------------------------------------------------ apply and compaction
@@ -1223,7 +1175,7 @@ export class CoreNode {
           result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
           break;
         case 'all':
-          ready = this.appliedIndex >= idx && this.peers.every((p) => (this.progress.get(p)?.match ?? 0) >= idx);
+          ready = this.appliedIndex >= idx && this.peers.every((p) => this.progress.match(p) >= idx);
           result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
           break;
         default:
