@@ -2,7 +2,7 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../errors.js';
 import { loadConfig, findNode } from '../config/load.js';
-import { MAX_NODES, MAX_NODE_ID } from '../config/config.js';
+import { MAX_NODES, MAX_NODE_ID } from '../config/schema.js';
 import { parseEndpoints } from '../client/client.js';
 import { runDemo } from './demo.js';
 import { runClientShell } from './client-shell.js';

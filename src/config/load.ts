@@ -3,25 +3,26 @@
 import { readFileSync, writeFileSync, mkdirSync, statSync, renameSync } from 'node:fs';
 import { resolve, join } from 'node:path';
 import { ConfigError } from '../errors.js';
-import { CONFIG_DEFAULTS, MAX_NODES, parseConfig, type ConfigEnv, type ConfigInput, type ResolvedConfig } from './config.js';
+import { parseConfig } from './config.js';
+import { CONFIG_DEFAULTS, MAX_NODES, type ConfigInput } from './schema.js';
+import type { ConfigEnv, ResolvedConfig } from './resolved.js';
 
+// The config API other modules and scripts use (scripts import dist/config/load.js).
+export { parseConfig } from './config.js';
+export { CONFIG_DEFAULTS, type ConfigInput } from './schema.js';
 export {
-  parseConfig,
   msToTicks,
   findNode,
-  isLoopbackHost,
-  redactConfig,
-  redactUrl,
   describeStorage,
-  CONFIG_DEFAULTS,
   type ResolvedConfig,
   type ResolvedNode,
   type ResolvedStorage,
   type ResolvedSqliteStorage,
   type ResolvedMysqlStorage,
-  type ConfigInput,
   type ConfigEnv,
-} from './config.js';
+} from './resolved.js';
+export { isLoopbackHost } from './hosts.js';
+export { redactConfig, redactUrl } from './redact.js';
 
 /** A config file larger than this is certainly a mistake (15 nodes fit in a few KiB). */
 export const MAX_CONFIG_FILE_BYTES = 1 << 20;

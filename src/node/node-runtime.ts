@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CoreNode } from '../core/node.js';
 import type { Entry, NodeId, Outcome, SnapshotMeta } from '../core/types.js';
 import { validateMessage } from '../core/validate.js';
-import { findNode, type ResolvedConfig, type ResolvedNode } from '../config/config.js';
+import { findNode, type ResolvedConfig, type ResolvedNode } from '../config/resolved.js';
 import { loadConfig, describeStorage } from '../config/load.js';
 import { SqliteEngine } from '../storage/sqlite/sqlite-engine.js';
 import { MysqlEngine } from '../storage/mysql/mysql-engine.js';

@@ -4,7 +4,10 @@ import { mkdtempSync, writeFileSync, readFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, writeDemoConfig, msToTicks } from '../../src/config/load.js';
-import { parseConfig, suggestName, isLoopbackHost, findNode } from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/config.js';
+import { suggestName } from '../../src/config/suggest.js';
+import { isLoopbackHost } from '../../src/config/hosts.js';
+import { findNode } from '../../src/config/resolved.js';
 import { ConfigError } from '../../src/errors.js';
 
 const node = (id: number, port = 7000 + id, host = '127.0.0.1') => ({

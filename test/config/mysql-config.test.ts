@@ -6,17 +6,10 @@ import { mkdtempSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
-import {
-  parseConfig,
-  parseMysqlUrl,
-  redactConfig,
-  redactUrl,
-  describeStorage,
-  REDACTED,
-  type ConfigEnv,
-  type ResolvedConfig,
-  type ResolvedMysqlStorage,
-} from '../../src/config/config.js';
+import { parseConfig } from '../../src/config/config.js';
+import { parseMysqlUrl } from '../../src/config/url.js';
+import { redactConfig, redactUrl, REDACTED } from '../../src/config/redact.js';
+import { describeStorage, type ConfigEnv, type ResolvedConfig, type ResolvedMysqlStorage } from '../../src/config/resolved.js';
 import { ConfigError } from '../../src/errors.js';
 
 const SECRET = 'S3cr3t-pw!';
