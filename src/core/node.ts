@@ -1,32 +1,30 @@
 // The protocol state machine of one node: failure detector, Bully election under terms and
-// majorities, ordered log replication with MD5 checks, catch-up, forwarding and de-duplication.
+// majorities, ordered log replication with MD5 checks, catch-up, commit. Client write routing
+// (forwarding, the coordinator's request handling, de-duplication) lives in requests.ts, the
+// coordinator's per-peer replication progress in progress.ts; this class owns both.
 //
 // Pure and deterministic: no I/O, no clocks, no Math.random, no async. Time arrives as Tick
 // inputs; randomness comes from a PRNG seeded from the config. `step(input)` returns a Ready the
 // shell must carry out in order (see types.ts). The object is mutable for speed, but its whole
 // behaviour is a function of (config, persisted state, sequence of inputs).
-import { assertNever, ErrorCode, errorInfo, type ErrorInfo } from '../errors.js';
-import { BoundedMap } from './bounded-map.js';
+import { assertNever, ErrorCode } from '../errors.js';
 import { ReplicatedLog, verifyEntry } from './log.js';
 import { Prng } from './prng.js';
 import { ProgressTracker } from './progress.js';
 import { majorityOf, quorumIndex } from './quorum.js';
 import { ReadyBuilder } from './ready-builder.js';
+import { ClientRequests } from './requests.js';
 import {
   EntryKind,
   Role,
-  type AckLevel,
   type CoreConfig,
   type ElectionMsg,
   type Entry,
-  type ForwardMsg,
-  type ForwardReplyMsg,
   type HardState,
   type HeartbeatMsg,
   type Input,
   type Message,
   type NodeId,
-  type Outcome,
   type Ready,
   type ReplicateAckMsg,
   type ReplicateMsg,
@@ -42,35 +40,6 @@ export interface PersistedState {
   readonly entries: readonly Entry[];
   /** Highest index already applied to the database (from its fencing row); those entries are committed. */
   readonly appliedIndex: number;
-}
-
-/** A write this node's clients are waiting for. */
-interface OriginRequest {
-  readonly requestId: string;
-  readonly command: string;
-  readonly ack: AckLevel;
-  readonly deadlineTick: number;
-  readonly coordinatorDeadlineTick: number;
-  /** waiting: no coordinator to send to; sent: handed to the coordinator (maybe ourselves). */
-  state: 'waiting' | 'sent';
-  sentTo: NodeId | null;
-  sentAtTick: number;
-  /** Attempts handed to a coordinator that have not been definitely refused. */
-  unresolvedAttempts: number;
-  /** A coordinator reported it logged the write but could not finish it. */
-  possiblyLogged: boolean;
-}
-
-/** A write the coordinator is handling, for one or more origins. */
-interface CoordinatorRequest {
-  readonly requestId: string;
-  readonly command: string;
-  readonly ack: AckLevel;
-  origins: NodeId[];
-  state: 'queued' | 'preparing' | 'appended';
-  index: number;
-  preparedResult: unknown;
-  duplicate: boolean;
 }
 
 export interface NodeStatus {
@@ -91,10 +60,6 @@ export interface NodeStatus {
     readonly matchIndex: number | null;
   }[];
 }
-
-/** Errors by which a coordinator says it did not log the write. */
-const DEFINITE_REFUSALS: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.NO_QUORUM, ErrorCode.OVERLOADED, ErrorCode.TRANSACTION_ABORTED]);
-const REROUTABLE: ReadonlySet<string> = new Set([ErrorCode.NOT_COORDINATOR, ErrorCode.NO_COORDINATOR, ErrorCode.UNKNOWN_OUTCOME]);
 
 export class CoreNode {
   readonly id: NodeId;
@@ -136,15 +101,10 @@ export class CoreNode {
   private becameLeaderTick = 0;
   private transfer: { target: NodeId; untilTick: number } | null = null;
   private nextTransferTick = 0;
-  private readonly coordinatorRequests = new Map<string, CoordinatorRequest>();
-  private readonly appliedResults = new Map<number, unknown>();
 
   // every node
-  private readonly originRequests = new Map<string, OriginRequest>();
-  /** requestId -> index, for entries in the retained log. */
-  private readonly requestIndex = new Map<string, number>();
-  /** requestId -> (index, result) of applied entries, bounded. */
-  private readonly resultCache: BoundedMap<string, { index: number; result: unknown }>;
+  /** Client writes: routing to the coordinator, the coordinator's side, de-duplication. */
+  private readonly requests: ClientRequests;
   private pendingSnapshotInstall: SnapshotMeta | null = null;
   /**
    * A TAKEOVER that arrived before this node's database applied everything committed. A coordinator
@@ -173,11 +133,30 @@ export class CoreNode {
     this.commitIndex = applied;
     this.emittedIndex = applied;
     this.persistedIndex = this.log.lastIndex();
-    this.resultCache = new BoundedMap(config.requestCacheSize);
-    for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) {
-      const e = this.log.entry(i) as Entry;
-      if (e.requestId !== null) this.requestIndex.set(e.requestId, e.index);
-    }
+    this.requests = new ClientRequests(config, {
+      now: () => this.now,
+      term: () => this.term,
+      isLeader: () => this.role === Role.LEADER,
+      leaderId: () => this.leaderId,
+      hasLiveLeader: () => this.hasLiveLeader(),
+      onlineCount: () => this.online.size,
+      countRecentlyHeard: () => this.countRecentlyHeard(),
+      majority: () => this.majority(),
+      coordinatorReady: () => this.coordinatorReady,
+      transferTarget: () => this.transfer?.target ?? null,
+      persistedIndex: () => this.persistedIndex,
+      appliedIndex: () => this.appliedIndex,
+      termAt: (index) => this.log.termAt(index),
+      allPeersMatch: (index) => this.peers.every((p) => this.progress.match(p) >= index),
+      out: () => this.out,
+      send: (to, msg) => this.send(to, msg),
+      appendCommand: (requestId, payload) => {
+        const entry = this.log.makeNext(this.term, EntryKind.COMMAND, requestId, payload);
+        this.appendLocal(entry);
+        return entry;
+      },
+    });
+    for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) this.requests.noteLogged(this.log.entry(i) as Entry);
     this.firstElectionTick = this.cfg.heartbeatIntervalTicks + 1;
   }
 
@@ -193,18 +172,18 @@ export class CoreNode {
         this.onReceive(input.from, input.msg);
         break;
       case 'ClientWrite':
-        this.onClientWrite(input.requestId, input.command, input.ack ?? this.cfg.defaultAck);
+        this.requests.onClientWrite(input.requestId, input.command, input.ack ?? this.cfg.defaultAck);
         break;
       case 'Propose':
-        this.onPropose(input.requestId, input.origin, input.payload, input.result);
+        this.requests.onPropose(input.requestId, input.origin, input.payload, input.result);
         this.replicateNewEntries();
         break;
       case 'ProposeBatch':
-        for (const item of input.items) this.onPropose(item.requestId, item.origin, item.payload, item.result);
+        for (const item of input.items) this.requests.onPropose(item.requestId, item.origin, item.payload, item.result);
         this.replicateNewEntries();
         break;
       case 'PrepareFailed':
-        this.onPrepareFailed(input.requestId, input.error);
+        this.requests.onPrepareFailed(input.requestId, input.error);
         break;
       case 'Persisted':
         if (this.log.termAt(input.index) === input.term && input.index > this.persistedIndex) {
@@ -292,7 +271,7 @@ export class CoreNode {
       default:
         assertNever(this.role, 'role');
     }
-    this.expireOriginRequests();
+    this.requests.expireOriginRequests();
     this.reviewHeldTakeover();
   }
 
@@ -479,7 +458,7 @@ export class CoreNode {
     this.appendLocal(this.log.makeNext(this.term, EntryKind.NOOP, null, ''));
     for (const p of this.peers) this.sendReplicate(p, true);
     this.advanceCommit();
-    this.routeWaitingOriginRequests();
+    this.requests.routeWaitingOriginRequests();
   }
 
   private becomeFollower(term: number, leader: NodeId | null, reason: string): void {
@@ -494,7 +473,7 @@ export class CoreNode {
     this.votes.clear();
     if (wasLeader) {
       this.out.events.push({ type: 'stepped-down', term: this.term, reason });
-      this.failCoordinatorRequests();
+      this.requests.failCoordinatorRequests();
       this.progress.clear();
       this.transfer = null;
       this.coordinatorReady = false;
@@ -511,7 +490,7 @@ export class CoreNode {
     if (leader === this.leaderId) return;
     this.leaderId = leader;
     this.out.events.push({ type: 'coordinator-changed', term: this.term, coordinator: leader });
-    if (leader !== null) this.routeWaitingOriginRequests();
+    if (leader !== null) this.requests.routeWaitingOriginRequests();
   }
 
   // ------------------------------------------------------------------ messages
@@ -566,10 +545,10 @@ export class CoreNode {
         this.onSnapshot(from, msg);
         break;
       case 'FORWARD':
-        this.onForward(from, msg);
+        this.requests.onForward(from, msg);
         break;
       case 'FORWARD_REPLY':
-        this.onForwardReply(from, msg);
+        this.requests.onForwardReply(from, msg);
         break;
       default:
         assertNever(msg, 'message');
@@ -694,13 +673,13 @@ export class CoreNode {
   private appendLocal(e: Entry): void {
     this.log.append(e);
     this.out.entriesToAppend.push(e);
-    if (e.requestId !== null) this.requestIndex.set(e.requestId, e.index);
+    this.requests.noteLogged(e);
   }
 
   private truncateLocal(from: number): void {
     for (let i = from; i <= this.log.lastIndex(); i++) {
       const rid = this.log.entry(i)?.requestId;
-      if (rid != null && this.requestIndex.get(rid) === i) this.requestIndex.delete(rid);
+      if (rid != null) this.requests.forgetLogged(rid, i);
     }
     this.log.truncateFrom(from);
     this.out.truncate(from);
@@ -728,10 +707,10 @@ export class CoreNode {
     this.pendingSnapshotInstall = null;
     for (let i = this.log.firstIndex(); i <= Math.min(meta.index, this.log.lastIndex()); i++) {
       const rid = this.log.entry(i)?.requestId;
-      if (rid != null) this.requestIndex.delete(rid);
+      if (rid != null) this.requests.forgetRequest(rid);
     }
     const keptSuffix = this.log.termAt(meta.index) === meta.term && this.log.chainHashAt(meta.index) === meta.chainHash;
-    if (!keptSuffix) this.requestIndex.clear();
+    if (!keptSuffix) this.requests.forgetAllLogged();
     this.log.resetTo(meta);
     this.commitIndex = Math.max(this.commitIndex, meta.index);
     this.appliedIndex = Math.max(this.appliedIndex, meta.index);
@@ -777,7 +756,7 @@ export class CoreNode {
     if (this.transfer !== null && this.now >= this.transfer.untilTick) {
       this.transfer = null;
       this.nextTransferTick = this.now + this.cfg.failureTimeoutTicks;
-      this.dispatchQueued();
+      this.requests.dispatchQueued();
     }
     this.maybeHandOver();
   }
@@ -794,7 +773,7 @@ export class CoreNode {
   /** Bully priority: hand over to the highest live node above us once it has caught up. */
   private maybeHandOver(): void {
     if (!this.coordinatorReady || this.transfer !== null || this.now < this.nextTransferTick) return;
-    for (const r of this.coordinatorRequests.values()) if (r.state === 'preparing') return;
+    if (this.requests.hasPreparing()) return;
     let target: NodeId | null = null;
     for (const p of this.peers) {
       if (p <= this.id || !this.online.has(p)) continue;
@@ -812,6 +791,13 @@ export class CoreNode {
       this.progress.get(p)?.onHeartbeat(this.now, this.cfg.heartbeatIntervalTicks, this.cfg.failureTimeoutTicks);
       this.sendReplicate(p, true);
     }
+  }
+
+  /** After proposals: send the new entries to every peer (commit may advance for a single node). */
+  private replicateNewEntries(): void {
+    if (this.role !== Role.LEADER) return;
+    for (const p of this.peers) this.sendReplicate(p, false);
+    this.advanceCommit();
   }
 
   private sendReplicate(peer: NodeId, probe: boolean): void {
@@ -868,7 +854,7 @@ export class CoreNode {
       this.commitIndex = n;
       if (!this.coordinatorReady) {
         this.coordinatorReady = true;
-        this.dispatchQueued();
+        this.requests.dispatchQueued();
       }
     }
   }
@@ -892,8 +878,7 @@ export class CoreNode {
     if (index <= this.appliedIndex) return;
     this.appliedIndex = Math.min(index, this.emittedIndex);
     const e = this.log.entry(index);
-    if (e?.requestId != null) this.resultCache.set(e.requestId, { index, result });
-    if (this.role === Role.LEADER) this.appliedResults.set(index, result);
+    this.requests.noteApplied(index, e?.requestId ?? null, result);
     this.maybeCompact();
     this.reviewHeldTakeover();
   }
@@ -905,303 +890,10 @@ export class CoreNode {
     if (meta === undefined) return;
     for (let i = this.log.firstIndex(); i <= keepFrom; i++) {
       const rid = this.log.entry(i)?.requestId;
-      if (rid != null && this.requestIndex.get(rid) === i) this.requestIndex.delete(rid);
+      if (rid != null) this.requests.forgetLogged(rid, i);
     }
     this.log.compactTo(meta);
     this.out.compactUpTo = meta;
-  }
-
-  // ------------------------------------------------------------------ client writes: origin side
-
-  private onClientWrite(requestId: string, command: string, ack: AckLevel): void {
-    const done = this.resultCache.get(requestId);
-    if (done !== undefined) {
-      this.out.replies.push({ requestId, outcome: { ok: true, index: done.index, result: done.result, duplicate: true } });
-      return;
-    }
-    if (this.originRequests.has(requestId)) return; // already in flight; its reply will come once
-    if (this.originRequests.size >= this.cfg.maxPendingWrites) {
-      this.out.replies.push({ requestId, outcome: fail(ErrorCode.OVERLOADED, `more than ${this.cfg.maxPendingWrites} writes are waiting on node ${this.id}`) });
-      return;
-    }
-    const req: OriginRequest = {
-      requestId,
-      command,
-      ack,
-      deadlineTick: this.now + this.cfg.writeTimeoutTicks,
-      coordinatorDeadlineTick: this.now + this.cfg.coordinatorWaitTicks,
-      state: 'waiting',
-      sentTo: null,
-      sentAtTick: this.now,
-      unresolvedAttempts: 0,
-      possiblyLogged: false,
-    };
-    this.originRequests.set(requestId, req);
-    this.routeOriginRequest(req);
-  }
-
-  private routeOriginRequest(req: OriginRequest): void {
-    if (this.role === Role.LEADER) {
-      req.state = 'sent';
-      req.sentTo = this.id;
-      req.sentAtTick = this.now;
-      req.unresolvedAttempts++;
-      this.acceptAtCoordinator(req.requestId, this.id, req.command, req.ack);
-      return;
-    }
-    if (this.leaderId !== null && this.hasLiveLeader()) {
-      req.state = 'sent';
-      req.sentTo = this.leaderId;
-      req.sentAtTick = this.now;
-      req.unresolvedAttempts++;
-      this.send(this.leaderId, { type: 'FORWARD', term: this.term, requestId: req.requestId, command: req.command, ack: req.ack });
-      return;
-    }
-    req.state = 'waiting';
-    req.sentTo = null;
-    if (1 + this.online.size < majorityOf(this.cfg.nodeIds.length)) {
-      this.finishOrigin(req.requestId, this.noQuorumOutcome(req));
-    }
-  }
-
-  private noQuorumOutcome(req: OriginRequest): Outcome {
-    const reachable = 1 + this.online.size;
-    const needed = majorityOf(this.cfg.nodeIds.length);
-    const msg = `node ${this.id} reaches ${reachable} of ${this.cfg.nodeIds.length} nodes; a majority of ${needed} is needed to write`;
-    return mayHaveBeenApplied(req) ? fail(ErrorCode.UNKNOWN_OUTCOME, `${msg}; an earlier attempt may have been applied`) : fail(ErrorCode.NO_QUORUM, msg);
-  }
-
-  private routeWaitingOriginRequests(): void {
-    for (const req of this.originRequests.values()) if (req.state === 'waiting') this.routeOriginRequest(req);
-  }
-
-  /** Delivers an outcome produced by the coordinator (possibly ourselves) to the waiting origin request. */
-  private onOutcomeForOrigin(requestId: string, outcome: Outcome): void {
-    const req = this.originRequests.get(requestId);
-    if (!req) return;
-    if (!outcome.ok) {
-      if (DEFINITE_REFUSALS.has(outcome.error.code)) req.unresolvedAttempts = Math.max(0, req.unresolvedAttempts - 1);
-      else if (outcome.error.code === ErrorCode.UNKNOWN_OUTCOME) req.possiblyLogged = true;
-    }
-    if (!outcome.ok && REROUTABLE.has(outcome.error.code) && this.now < req.deadlineTick) {
-      // The coordinator could not finish it (handover, step-down): wait for a coordinator and
-      // route again with the same id; de-duplication at the coordinator makes this safe.
-      const refusedBy = req.sentTo;
-      req.state = 'waiting';
-      req.sentTo = null;
-      req.sentAtTick = this.now;
-      const target = this.role === Role.LEADER ? this.id : this.leaderId;
-      if (target !== null && target !== refusedBy) this.routeOriginRequest(req);
-      return;
-    }
-    if (!outcome.ok && outcome.error.code !== ErrorCode.UNKNOWN_OUTCOME && mayHaveBeenApplied(req) && DEFINITE_REFUSALS.has(outcome.error.code)) {
-      this.finishOrigin(requestId, fail(ErrorCode.UNKNOWN_OUTCOME, `${outcome.error.message}; an earlier attempt may have been applied`, outcome.error.coordinatorHint));
-      return;
-    }
-    this.finishOrigin(requestId, outcome);
-  }
-
-  private finishOrigin(requestId: string, outcome: Outcome): void {
-    if (!this.originRequests.delete(requestId)) return;
-    this.out.replies.push({ requestId, outcome });
-  }
-
-  private expireOriginRequests(): void {
-    for (const req of [...this.originRequests.values()]) {
-      if (req.state === 'waiting') {
-        if (this.now < req.deadlineTick && this.now - req.sentAtTick >= this.cfg.heartbeatIntervalTicks * 2 && (this.role === Role.LEADER || this.hasLiveLeader())) {
-          this.routeOriginRequest(req);
-          continue;
-        }
-        if (this.now >= req.coordinatorDeadlineTick || this.now >= req.deadlineTick) {
-          if (1 + this.online.size < majorityOf(this.cfg.nodeIds.length)) this.finishOrigin(req.requestId, this.noQuorumOutcome(req));
-          else
-            this.finishOrigin(
-              req.requestId,
-              mayHaveBeenApplied(req)
-                ? fail(ErrorCode.UNKNOWN_OUTCOME, `no coordinator answered within the write timeout; the write may have been applied`)
-                : fail(ErrorCode.NO_COORDINATOR, `no coordinator elected within ${this.cfg.coordinatorWaitTicks} ticks; retry`, this.leaderId),
-            );
-        }
-        continue;
-      }
-      if (this.now >= req.deadlineTick) {
-        this.finishOrigin(req.requestId, fail(ErrorCode.UNKNOWN_OUTCOME, `no outcome within the write timeout; the write may or may not have been applied`, this.leaderId));
-        continue;
-      }
-      // Resend a forward whose reply may have been lost; the coordinator de-duplicates by request id.
-      if (req.sentTo !== null && req.sentTo !== this.id && this.now - req.sentAtTick >= this.cfg.heartbeatIntervalTicks * 2) {
-        this.routeOriginRequest(req);
-      }
-    }
-  }
-
-  private onForwardReply(_from: NodeId, msg: ForwardReplyMsg): void {
-    this.onOutcomeForOrigin(msg.requestId, msg.outcome);
-  }
-
-  // ------------------------------------------------------------------ client writes: coordinator side
-
-  private onForward(from: NodeId, msg: ForwardMsg): void {
-    if (this.role !== Role.LEADER) {
-      this.send(from, {
-        type: 'FORWARD_REPLY',
-        term: this.term,
-        requestId: msg.requestId,
-        outcome: fail(ErrorCode.NOT_COORDINATOR, `node ${this.id} is not the coordinator`, this.leaderId),
-      });
-      return;
-    }
-    this.acceptAtCoordinator(msg.requestId, from, msg.command, msg.ack);
-  }
-
-  private acceptAtCoordinator(requestId: string, origin: NodeId, command: string, ack: AckLevel): void {
-    const existing = this.coordinatorRequests.get(requestId);
-    if (existing) {
-      if (!existing.origins.includes(origin)) existing.origins.push(origin);
-      return;
-    }
-    const done = this.resultCache.get(requestId);
-    if (done !== undefined) {
-      this.replyTo(origin, requestId, { ok: true, index: done.index, result: done.result, duplicate: true });
-      return;
-    }
-    const logged = this.requestIndex.get(requestId);
-    if (logged !== undefined) {
-      // Already in the log (an earlier attempt): wait for it instead of appending it twice.
-      this.coordinatorRequests.set(requestId, {
-        requestId,
-        command,
-        ack,
-        origins: [origin],
-        state: 'appended',
-        index: logged,
-        preparedResult: null,
-        duplicate: true,
-      });
-      this.completeCoordinatorRequests();
-      return;
-    }
-    if (this.countRecentlyHeard() < this.majority()) {
-      this.replyTo(
-        origin,
-        requestId,
-        fail(ErrorCode.NO_QUORUM, `coordinator ${this.id} reaches ${this.countRecentlyHeard()} of ${this.cfg.nodeIds.length} nodes; a majority of ${this.majority()} is needed`),
-      );
-      return;
-    }
-    if (this.transfer !== null) {
-      this.replyTo(origin, requestId, fail(ErrorCode.NOT_COORDINATOR, `coordinator ${this.id} is handing over to node ${this.transfer.target}`, this.transfer.target));
-      return;
-    }
-    if (this.coordinatorRequests.size >= this.cfg.maxPendingWrites) {
-      this.replyTo(origin, requestId, fail(ErrorCode.OVERLOADED, `coordinator ${this.id} has ${this.coordinatorRequests.size} writes in flight`));
-      return;
-    }
-    const req: CoordinatorRequest = {
-      requestId,
-      command,
-      ack,
-      origins: [origin],
-      state: 'queued',
-      index: 0,
-      preparedResult: null,
-      duplicate: false,
-    };
-    this.coordinatorRequests.set(requestId, req);
-    if (this.coordinatorReady) this.dispatch(req);
-  }
-
-  private dispatch(req: CoordinatorRequest): void {
-    req.state = 'preparing';
-    this.out.prepare.push({ requestId: req.requestId, origin: req.origins[0] as NodeId, command: req.command });
-  }
-
-  private dispatchQueued(): void {
-    if (!this.coordinatorReady || this.transfer !== null) return;
-    for (const req of this.coordinatorRequests.values()) if (req.state === 'queued') this.dispatch(req);
-  }
-
-  private onPropose(requestId: string, origin: NodeId, payload: string, result: unknown): void {
-    const req = this.coordinatorRequests.get(requestId);
-    if (this.role !== Role.LEADER || !req || req.state !== 'preparing') {
-      // Not appended anywhere: the origin may safely route it again.
-      this.replyTo(origin, requestId, fail(ErrorCode.NOT_COORDINATOR, `node ${this.id} is no longer the coordinator`, this.leaderId));
-      return;
-    }
-    const entry = this.log.makeNext(this.term, EntryKind.COMMAND, requestId, payload);
-    this.appendLocal(entry);
-    req.state = 'appended';
-    req.index = entry.index;
-    req.preparedResult = result;
-  }
-
-  private replicateNewEntries(): void {
-    if (this.role !== Role.LEADER) return;
-    for (const p of this.peers) this.sendReplicate(p, false);
-    this.advanceCommit();
-  }
-
-  private onPrepareFailed(requestId: string, error: ErrorInfo): void {
-    const req = this.coordinatorRequests.get(requestId);
-    if (!req) return;
-    this.coordinatorRequests.delete(requestId);
-    for (const o of req.origins) this.replyTo(o, requestId, { ok: false, error });
-  }
-
-  private replyTo(origin: NodeId, requestId: string, outcome: Outcome): void {
-    if (origin === this.id) this.onOutcomeForOrigin(requestId, outcome);
-    else this.send(origin, { type: 'FORWARD_REPLY', term: this.term, requestId, outcome });
-  }
-
-  /** Answers every appended request whose ack level is now satisfied. */
-  private completeCoordinatorRequests(): void {
-    if (this.role !== Role.LEADER) return;
-    for (const req of [...this.coordinatorRequests.values()]) {
-      if (req.state !== 'appended') continue;
-      const idx = req.index;
-      let ready = false;
-      let result: unknown = req.preparedResult;
-      switch (req.ack) {
-        case 'one':
-          ready = this.persistedIndex >= idx && this.log.termAt(idx) !== undefined && req.preparedResult !== null;
-          if (!ready && this.appliedIndex >= idx) {
-            ready = true;
-            result = this.appliedResults.get(idx) ?? req.preparedResult;
-          }
-          break;
-        case 'quorum':
-          ready = this.appliedIndex >= idx;
-          result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
-          break;
-        case 'all':
-          ready = this.appliedIndex >= idx && this.peers.every((p) => this.progress.match(p) >= idx);
-          result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
-          break;
-        default:
-          assertNever(req.ack, 'ack level');
-      }
-      if (!ready) continue;
-      this.coordinatorRequests.delete(req.requestId);
-      for (const o of req.origins) this.replyTo(o, req.requestId, { ok: true, index: idx, result: result ?? null, duplicate: req.duplicate });
-    }
-    if (this.appliedResults.size > 0) {
-      let minWaiting = Infinity;
-      for (const r of this.coordinatorRequests.values()) if (r.state === 'appended') minWaiting = Math.min(minWaiting, r.index);
-      for (const i of [...this.appliedResults.keys()]) if (i < minWaiting) this.appliedResults.delete(i);
-    }
-  }
-
-  private failCoordinatorRequests(): void {
-    for (const req of this.coordinatorRequests.values()) {
-      const outcome =
-        req.state === 'appended'
-          ? fail(ErrorCode.UNKNOWN_OUTCOME, `coordinator ${this.id} stepped down after logging the write at index ${req.index}`)
-          : fail(ErrorCode.NOT_COORDINATOR, `coordinator ${this.id} stepped down before logging the write`);
-      for (const o of req.origins) this.replyTo(o, req.requestId, outcome);
-    }
-    this.coordinatorRequests.clear();
-    this.appliedResults.clear();
   }
 
   // ------------------------------------------------------------------ end of step
@@ -1212,7 +904,7 @@ export class CoreNode {
       this.out.committed.push(this.log.entry(i) as Entry);
     }
     if (upTo > this.emittedIndex) this.emittedIndex = upTo;
-    if (this.role === Role.LEADER) this.completeCoordinatorRequests();
+    if (this.role === Role.LEADER) this.requests.completeCoordinatorRequests();
     if (this.hardDirty) {
       this.out.hardState = { term: this.term, votedFor: this.votedFor };
       this.hardDirty = false;
@@ -1220,10 +912,3 @@ export class CoreNode {
   }
 }
 
-function mayHaveBeenApplied(req: OriginRequest): boolean {
-  return req.possiblyLogged || req.unresolvedAttempts > 0;
-}
-
-function fail(code: ErrorInfo['code'], message: string, coordinatorHint?: NodeId | null): Outcome {
-  return { ok: false, error: errorInfo(code, message, coordinatorHint ?? undefined) };
-}
