@@ -9,6 +9,7 @@ import { fsyncPath } from '../fsync-path.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { GENESIS_CHAIN_HASH } from '../../core/types.js';
+import { SqlLexError, tokenize, type Token } from '../../sql/index.js';
 import { placeEntry, validateEntry } from '../entry-contract.js';
 import {
   EngineCode,
@@ -61,23 +62,27 @@ function toFailure(e: unknown): WorkerFailure {
 
 // ------------------------------------------------------------------ statement checks and values
 
-/** First keyword of a statement, upper-cased, after whitespace and comments. */
+/**
+ * First keyword of a statement, upper-cased ('' when it starts with something else), as src/sql lexes
+ * it. Only the start of the text is lexed (a statement can be megabytes long): a window that grows
+ * until its first token ends well inside it.
+ */
 function firstKeyword(sql: string): string {
-  let i = 0;
-  const n = sql.length;
-  for (;;) {
-    while (i < n && /\s/.test(sql[i]!)) i++;
-    if (sql.startsWith('--', i)) {
-      const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? n : nl + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
-    } else break;
+  for (let window = 256; ; window *= 8) {
+    const whole = window >= sql.length;
+    const text = whole ? sql : sql.slice(0, window);
+    let tokens: Token[];
+    try {
+      tokens = tokenize(text);
+    } catch (e) {
+      if (!(e instanceof SqlLexError)) throw e;
+      // An unterminated string, identifier or comment (or one the window cuts): what comes before it
+      // lexes. Unterminated in the whole text, SQLite reports it (or accepts a comment to the end).
+      tokens = tokenize(text.slice(0, e.position));
+    }
+    const first = tokens[0];
+    if (whole || (first !== undefined && first.end + 4 < text.length)) return first !== undefined && first.kind === 'word' ? first.text.toUpperCase() : '';
   }
-  let j = i;
-  while (j < n && /[A-Za-z]/.test(sql[j]!)) j++;
-  return sql.slice(i, j).toUpperCase();
 }
 
 /** Statements that would break the engine's own transaction or connection, refused on every path. */
