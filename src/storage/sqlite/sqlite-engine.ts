@@ -6,6 +6,7 @@
 // recovers). See docs/design-storage.md.
 import { Worker } from 'node:worker_threads';
 import { ConfigError, ErrorCode } from '../../errors.js';
+import { EngineLifecycle, intOption, ReadGate } from '../engine-lifecycle.js';
 import {
   EngineCode,
   SqlEngineError,
@@ -147,13 +148,7 @@ function toEngineError(f: WorkerFailure): SqlEngineError {
   }
 }
 
-function positiveInt(name: string, v: number | undefined, dflt: number, min: number, max: number): number {
-  const x = v ?? dflt;
-  if (!Number.isSafeInteger(x) || x < min || x > max) {
-    throw new ConfigError(`sqlite engine: ${name} must be an integer in [${min}, ${max}], got ${String(v)}`);
-  }
-  return x;
-}
+const positiveInt = (name: string, v: number | undefined, dflt: number, min: number, max: number): number => intOption('sqlite engine', name, v, dflt, min, max);
 
 let nextRequestId = 1;
 
@@ -166,16 +161,15 @@ export class SqliteEngine implements SqlEngine {
   private readonly maxResultRows: number;
   private readonly statementCacheSize: number;
 
-  private status: 'closed' | 'opening' | 'open' | 'closing' = 'closed';
+  private readonly life = new EngineLifecycle();
   private failure: string | null = null;
   private writer: WorkerHandle | null = null;
   private readers: WorkerHandle[] = [];
   private nextReader = 0;
   /** Committed fencing row; every change of it goes through this object, in write-worker order. */
   private state: AppliedState | null = null;
-  /** While a snapshot is being installed, read-pool requests wait for this. */
-  private readGate: Promise<void> | null = null;
-  private closing: Promise<void> | null = null;
+  /** Shut while a snapshot is being installed: read-pool requests wait. */
+  private readonly readGate = new ReadGate();
 
   constructor(opts: SqliteEngineOptions) {
     if (typeof opts?.path !== 'string' || opts.path === '') throw new ConfigError('sqlite engine: path must be a non-empty string');
@@ -191,8 +185,8 @@ export class SqliteEngine implements SqlEngine {
   // ---------------------------------------------------------------- lifecycle
 
   async open(): Promise<void> {
-    if (this.status !== 'closed') throw this.misuse(`open() while ${this.status}`);
-    this.status = 'opening';
+    if (this.life.status !== 'closed') throw this.misuse(`open() while ${this.life.status}`);
+    this.life.status = 'opening';
     this.failure = null;
     try {
       this.writer = this.spawn('write', 'write');
@@ -201,23 +195,16 @@ export class SqliteEngine implements SqlEngine {
       for (let i = 0; i < this.readWorkerCount; i++) this.readers.push(this.spawn('read', `read#${i}`));
       await Promise.all(this.readers.map((h) => this.call(h, 'open', this.openArgs('read'))));
       if (this.failure !== null) throw new SqlEngineError(ErrorCode.UNHEALTHY, EngineCode.UNHEALTHY, this.failure);
-      this.status = 'open';
+      this.life.status = 'open';
     } catch (e) {
       await this.stopAll();
-      this.status = 'closed';
+      this.life.status = 'closed';
       throw e;
     }
   }
 
   close(): Promise<void> {
-    if (this.status === 'closed') return Promise.resolve();
-    if (this.closing !== null) return this.closing;
-    this.status = 'closing';
-    this.closing = this.doClose().finally(() => {
-      this.closing = null;
-      this.status = 'closed';
-    });
-    return this.closing;
+    return this.life.close(() => this.doClose());
   }
 
   private async doClose(): Promise<void> {
@@ -241,7 +228,7 @@ export class SqliteEngine implements SqlEngine {
   }
 
   isHealthy(): boolean {
-    return this.status === 'open' && this.failure === null;
+    return this.life.status === 'open' && this.failure === null;
   }
 
   /** Fault injection for tests: makes a worker exit as if it crashed; resolves once the engine noticed. */
@@ -311,23 +298,20 @@ export class SqliteEngine implements SqlEngine {
 
   async installSnapshot(path: string): Promise<AppliedState> {
     const writer = this.ready();
-    if (this.readGate !== null) throw this.misuse('a snapshot install is already running');
-    let release!: () => void;
-    this.readGate = new Promise<void>((r) => (release = r));
-    try {
-      // Read connections must be closed: the write connection, closing last, removes the WAL before
-      // the file is swapped. Reads queued before this point finish first (workers are FIFO).
-      await Promise.all(this.readers.map((h) => this.call(h, 'close', null)));
-      try {
-        this.state = (await this.call(writer, 'installSnapshot', { path })) as AppliedState;
-        return this.state;
-      } finally {
-        if (this.failure === null) await Promise.all(this.readers.map((h) => this.call(h, 'open', this.openArgs('read'))));
-      }
-    } finally {
-      this.readGate = null;
-      release();
-    }
+    return this.readGate.shutWhile(
+      async () => {
+        // Read connections must be closed: the write connection, closing last, removes the WAL before
+        // the file is swapped. Reads queued before this point finish first (workers are FIFO).
+        await Promise.all(this.readers.map((h) => this.call(h, 'close', null)));
+        try {
+          this.state = (await this.call(writer, 'installSnapshot', { path })) as AppliedState;
+          return this.state;
+        } finally {
+          if (this.failure === null) await Promise.all(this.readers.map((h) => this.call(h, 'open', this.openArgs('read'))));
+        }
+      },
+      () => this.misuse('a snapshot install is already running'),
+    );
   }
 
   // ---------------------------------------------------------------- plumbing
@@ -352,21 +336,21 @@ export class SqliteEngine implements SqlEngine {
   }
 
   private misuse(message: string): SqlEngineError {
-    return new SqlEngineError(ErrorCode.INTERNAL, this.status === 'open' ? EngineCode.INTERNAL : EngineCode.NOT_OPEN, `sqlite engine: ${message}`);
+    return new SqlEngineError(ErrorCode.INTERNAL, this.life.status === 'open' ? EngineCode.INTERNAL : EngineCode.NOT_OPEN, `sqlite engine: ${message}`);
   }
 
   /** The write worker, if the engine can take requests; throws otherwise. */
   private ready(): WorkerHandle {
     if (this.failure !== null) throw new SqlEngineError(ErrorCode.UNHEALTHY, EngineCode.UNHEALTHY, `sqlite engine is unhealthy: ${this.failure}`);
-    if (this.status !== 'open' || this.writer === null) {
-      throw new SqlEngineError(ErrorCode.INTERNAL, EngineCode.NOT_OPEN, `sqlite engine is ${this.status}`);
+    if (this.life.status !== 'open' || this.writer === null) {
+      throw new SqlEngineError(ErrorCode.INTERNAL, EngineCode.NOT_OPEN, `sqlite engine is ${this.life.status}`);
     }
     return this.writer;
   }
 
   private async readWorker(): Promise<WorkerHandle> {
     this.ready();
-    while (this.readGate !== null) await this.readGate;
+    while (this.readGate.shut !== null) await this.readGate.shut;
     this.ready();
     const h = this.readers[this.nextReader % this.readers.length]!;
     this.nextReader = (this.nextReader + 1) % this.readers.length;

@@ -9,6 +9,8 @@ import { fsyncPath } from '../fsync-path.js';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { GENESIS_CHAIN_HASH } from '../../core/types.js';
+import { SqlLexError, tokenize, type Token } from '../../sql/index.js';
+import { placeEntry, validateEntry } from '../entry-contract.js';
 import {
   EngineCode,
   type AppliedState,
@@ -60,23 +62,27 @@ function toFailure(e: unknown): WorkerFailure {
 
 // ------------------------------------------------------------------ statement checks and values
 
-/** First keyword of a statement, upper-cased, after whitespace and comments. */
+/**
+ * First keyword of a statement, upper-cased ('' when it starts with something else), as src/sql lexes
+ * it. Only the start of the text is lexed (a statement can be megabytes long): a window that grows
+ * until its first token ends well inside it.
+ */
 function firstKeyword(sql: string): string {
-  let i = 0;
-  const n = sql.length;
-  for (;;) {
-    while (i < n && /\s/.test(sql[i]!)) i++;
-    if (sql.startsWith('--', i)) {
-      const nl = sql.indexOf('\n', i);
-      i = nl < 0 ? n : nl + 1;
-    } else if (sql.startsWith('/*', i)) {
-      const end = sql.indexOf('*/', i + 2);
-      i = end < 0 ? n : end + 2;
-    } else break;
+  for (let window = 256; ; window *= 8) {
+    const whole = window >= sql.length;
+    const text = whole ? sql : sql.slice(0, window);
+    let tokens: Token[];
+    try {
+      tokens = tokenize(text);
+    } catch (e) {
+      if (!(e instanceof SqlLexError)) throw e;
+      // An unterminated string, identifier or comment (or one the window cuts): what comes before it
+      // lexes. Unterminated in the whole text, SQLite reports it (or accepts a comment to the end).
+      tokens = tokenize(text.slice(0, e.position));
+    }
+    const first = tokens[0];
+    if (whole || (first !== undefined && first.end + 4 < text.length)) return first !== undefined && first.kind === 'word' ? first.text.toUpperCase() : '';
   }
-  let j = i;
-  while (j < n && /[A-Za-z]/.test(sql[j]!)) j++;
-  return sql.slice(i, j).toUpperCase();
 }
 
 /** Statements that would break the engine's own transaction or connection, refused on every path. */
@@ -155,11 +161,15 @@ interface Conn {
 
 let conn: Conn | null = null;
 
+/** The fencing row: the last entry whose effects are in the database (see sql-engine.ts). */
 const FENCE_DDL = `CREATE TABLE IF NOT EXISTS _replisql_state(
   id INTEGER PRIMARY KEY CHECK(id = 1),
   applied_index INTEGER NOT NULL,
   term INTEGER NOT NULL,
   chain_hash TEXT NOT NULL)`;
+const FENCE_GENESIS = 'INSERT OR IGNORE INTO _replisql_state(id, applied_index, term, chain_hash) VALUES (1, 0, 0, ?)';
+const FENCE_READ = 'SELECT applied_index, term, chain_hash FROM _replisql_state WHERE id = 1';
+const FENCE_WRITE = 'UPDATE _replisql_state SET applied_index = ?, term = ?, chain_hash = ? WHERE id = 1';
 
 function openConn(args: OpenArgs): Conn {
   if (args.role === 'write') {
@@ -173,7 +183,7 @@ function openConn(args: OpenArgs): Conn {
       db.pragma('foreign_keys = ON');
       db.defaultSafeIntegers(false);
       db.exec(FENCE_DDL);
-      db.prepare('INSERT OR IGNORE INTO _replisql_state(id, applied_index, term, chain_hash) VALUES (1, 0, 0, ?)').run(GENESIS_CHAIN_HASH);
+      db.prepare(FENCE_GENESIS).run(GENESIS_CHAIN_HASH);
       const c = makeConn(db, args);
       c.state = fenceOf(c.readFence!);
       return c;
@@ -198,8 +208,8 @@ function makeConn(db: Db, args: OpenArgs): Conn {
     totalChanges: db.prepare('SELECT total_changes()').pluck(),
     changes: db.prepare('SELECT changes()').pluck(),
     lastRowid: db.prepare('SELECT last_insert_rowid()').pluck().safeIntegers(true),
-    readFence: write ? db.prepare('SELECT applied_index, term, chain_hash FROM _replisql_state WHERE id = 1') : null,
-    writeFence: write ? db.prepare('UPDATE _replisql_state SET applied_index = ?, term = ?, chain_hash = ? WHERE id = 1') : null,
+    readFence: write ? db.prepare(FENCE_READ) : null,
+    writeFence: write ? db.prepare(FENCE_WRITE) : null,
     state: null,
     inBatch: false,
   };
@@ -376,7 +386,7 @@ function inspectSnapshot(file: string, check: boolean): AppliedState {
     }
     const exists = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = '_replisql_state'").get();
     if (exists === undefined) throw misuse(EngineCode.BAD_SNAPSHOT, `${file} is not a replisql snapshot (no _replisql_state)`);
-    return fenceOf(db.prepare('SELECT applied_index, term, chain_hash FROM _replisql_state WHERE id = 1') as Stmt);
+    return fenceOf(db.prepare(FENCE_READ) as Stmt);
   } finally {
     db.close();
   }
@@ -446,35 +456,16 @@ function dump(c: Conn): string {
 
 // ------------------------------------------------------------------ write role
 
-function validateEntry(e: EntryToApply): void {
-  if (e === null || typeof e !== 'object') throw misuse(EngineCode.INTERNAL, 'entry must be an object');
-  if (!Number.isSafeInteger(e.index) || e.index < 1) throw misuse(EngineCode.INTERNAL, `entry index must be a positive integer, got ${e.index}`);
-  if (!Number.isSafeInteger(e.term) || e.term < 0) throw misuse(EngineCode.INTERNAL, `entry term must be a non-negative integer, got ${e.term}`);
-  if (typeof e.chainHash !== 'string' || e.chainHash.length > 256) throw misuse(EngineCode.INTERNAL, 'entry chainHash must be a string of at most 256 characters');
-  if (!Array.isArray(e.statements)) throw misuse(EngineCode.INTERNAL, 'entry statements must be an array');
-}
-
 function writeFence(c: Conn, s: AppliedState): void {
   const info = c.writeFence!.run(s.appliedIndex, s.term, s.chainHash);
   if (info.changes !== 1) throw new Failure({ kind: 'environment', code: EngineCode.INTERNAL, message: 'fencing row missing', fatal: true });
 }
 
 function applyEntry(c: Conn, e: EntryToApply): { result: ApplyResult; state: AppliedState } {
-  validateEntry(e);
+  validateEntry(e, misuse);
   if (c.inBatch) throw misuse(EngineCode.BATCH_OPEN, 'applyEntry while a batch is open');
   const cur = c.state!;
-  if (e.index === cur.appliedIndex && e.chainHash !== cur.chainHash) {
-    // The database holds a different entry at this index than the log does: never paper over that.
-    throw misuse(
-      EngineCode.CHAIN_MISMATCH,
-      `entry ${e.index} has chain hash ${e.chainHash} but the database applied ${cur.chainHash} at that index`,
-    );
-  }
-  if (e.index <= cur.appliedIndex) return { result: { skipped: true }, state: cur };
-  if (e.index !== cur.appliedIndex + 1) {
-    throw misuse(EngineCode.LOG_GAP, `entry ${e.index} does not follow the applied index ${cur.appliedIndex}`);
-  }
-  if (e.term < cur.term) throw misuse(EngineCode.STALE_FENCE, `entry ${e.index} has term ${e.term}, lower than the applied term ${cur.term}`);
+  if (placeEntry(cur, e, misuse) === 'applied') return { result: { skipped: true }, state: cur };
   const next: AppliedState = { appliedIndex: e.index, term: e.term, chainHash: e.chainHash };
   let result: ApplyResult;
   c.db.exec('BEGIN IMMEDIATE');
@@ -513,7 +504,7 @@ function applyEntry(c: Conn, e: EntryToApply): { result: ApplyResult; state: App
  */
 function applyEntries(c: Conn, entries: readonly EntryToApply[]): { results: ApplyResult[]; state: AppliedState } {
   if (!Array.isArray(entries)) throw misuse(EngineCode.INVALID_STATEMENT, 'entries must be an array');
-  entries.forEach(validateEntry);
+  entries.forEach((e) => validateEntry(e, misuse));
   if (c.inBatch) throw misuse(EngineCode.BATCH_OPEN, 'applyEntries while a batch is open');
   const start = c.state!;
   const results: ApplyResult[] = [];
