@@ -2,44 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { NodeListener } from '../../src/net/listener.js';
-import type { Logger } from '../../src/util/logger-port.js';
 import { TcpTransport, type PeerAddress, type TcpTransportOptions } from '../../src/net/tcp-transport.js';
+import { capturingLogger, waitFor } from './test-logger.js';
 
 // ---------------------------------------------------------------- helpers
 
-interface LogLine {
-  readonly level: 'info' | 'warn' | 'error' | 'debug';
-  readonly obj: object;
-  readonly msg: string;
-}
-interface CapturingLogger extends Logger {
-  readonly lines: LogLine[];
-  find(level: LogLine['level'], re: RegExp): LogLine | undefined;
-}
-function capturingLogger(): CapturingLogger {
-  const lines: LogLine[] = [];
-  const at =
-    (level: LogLine['level']) =>
-    (obj: object, msg?: string): void => {
-      lines.push({ level, obj, msg: msg ?? '' });
-    };
-  return {
-    lines,
-    info: at('info'),
-    warn: at('warn'),
-    error: at('error'),
-    debug: at('debug'),
-    find: (level, re) => lines.find((l) => l.level === level && re.test(l.msg)),
-  };
-}
-
-async function waitFor(pred: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
