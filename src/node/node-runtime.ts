@@ -150,6 +150,7 @@ export class NodeRuntime {
       logger: this.logger,
       onMessage: (from, raw) => this.onPeerFrame(from, raw),
     });
+    const eventContext = { selfId: this.self.id, tickMs: cfg.tickMs, positions: () => this.positions() };
     this.driver = new NodeDriver(core, {
       log: this.logWriter(),
       transport: { send: (to, msg) => this.transport.send(to, msg as unknown as object) },
@@ -163,7 +164,7 @@ export class NodeRuntime {
       events: (ev) => {
         if (ev.type === 'coordinator-changed') this.txnRelay.coordinatorChanged(ev.coordinator);
         if (ev.type === 'stepped-down') this.executor.abort(this.applier.applyOne);
-        logCoreEvent(this.logger, { selfId: this.self.id, tickMs: cfg.tickMs, positions: () => this.positions() }, ev);
+        logCoreEvent(this.logger, eventContext, ev);
       },
     });
     this.applier.connect(this.driver.feed, this.executor);

@@ -22,11 +22,10 @@ export class ScenarioCluster {
   private readonly cluster: SimCluster;
 
   constructor(size: number, overrides: Partial<CoreConfig> = {}, startNodes: readonly NodeId[] | null = null) {
-    let ids: NodeId[] = [];
     this.cluster = new SimCluster({
       size,
       rng: new Prng(size * 7919 + 1),
-      coreConfig: (id, incarnation) => simCoreConfig(id, ids, id * 101 + incarnation, overrides),
+      coreConfig: (id, ids, incarnation) => simCoreConfig(id, ids, id * 101 + incarnation, overrides),
       delays: { network: () => 0, database: () => 0, prepare: () => 0 },
       autoTick: false,
       batchProposals: false,
@@ -36,7 +35,6 @@ export class ScenarioCluster {
       },
       onEvent: (node, event) => this.events.push({ node, event }),
     });
-    ids = [...this.cluster.ids];
     this.ids = this.cluster.ids;
     for (const id of startNodes ?? this.ids) this.start(id);
   }

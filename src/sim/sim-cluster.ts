@@ -26,8 +26,8 @@ export const RELIABLE_NETWORK: NetworkFaults = { dropProbability: 0, duplicatePr
 export interface SimClusterOptions {
   readonly size: number;
   readonly rng: Prng;
-  /** The core configuration of node `id` in its `incarnation`-th run. */
-  readonly coreConfig: (id: NodeId, incarnation: number) => CoreConfig;
+  /** The core configuration of node `id` (of the cluster's `ids`) in its `incarnation`-th run. */
+  readonly coreConfig: (id: NodeId, ids: readonly NodeId[], incarnation: number) => CoreConfig;
   readonly delays: SimDelays & {
     /** Milliseconds a message spends in the network (before reordering delays). */
     network(): number;
@@ -133,7 +133,7 @@ export class SimCluster {
     node.incarnation++;
     const incarnation = node.incarnation;
     const disk = node.disk.contents();
-    const core = new CoreNode(this.opts.coreConfig(id, incarnation), { ...disk, appliedIndex: node.db.sm.appliedIndex });
+    const core = new CoreNode(this.opts.coreConfig(id, this.ids, incarnation), { ...disk, appliedIndex: node.db.sm.appliedIndex });
     const feed = (input: Input): void => this.step(id, input);
     const after = (delayMs: number, run: () => void): void => this.queue.push(this.now + delayMs, { type: 'local', node: id, incarnation, run });
     const delays = this.opts.delays;

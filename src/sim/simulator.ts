@@ -6,7 +6,7 @@
 // for a while. Invariants are checked after every event; after the fault phase everything heals
 // and the cluster must converge in bounded time.
 import { Prng } from '../core/prng.js';
-import type { AckLevel, ClientReply, CoreConfig, NodeId, UnsafeFlags } from '../core/types.js';
+import type { AckLevel, ClientReply, CoreConfig, CoreEvent, NodeId, UnsafeFlags } from '../core/types.js';
 import type { DriverUnsafeFlags } from '../node/driver.js';
 import { deriveCoreConfig } from '../node/core-config.js';
 import { InvariantViolation } from './invariants.js';
@@ -114,22 +114,20 @@ export class Simulator {
     this.faults = opts.faults ?? DEFAULT_FAULTS;
     const rng = this.rng;
     const overrides = { ...opts.core, ...(opts.unsafe ? { unsafe: opts.unsafe } : {}) };
-    let ids: NodeId[] = [];
     this.cluster = new SimCluster({
       size: opts.nodes,
       rng,
-      coreConfig: (id, incarnation) => simCoreConfig(id, ids, opts.seed * 1000 + id * 17 + incarnation, overrides),
+      coreConfig: (id, ids, incarnation) => simCoreConfig(id, ids, opts.seed * 1000 + id * 17 + incarnation, overrides),
       delays: { network: () => 1 + rng.intUpTo(10), database: () => rng.intUpTo(3), prepare: () => 1 + rng.intUpTo(5) },
       autoTick: true,
       batchProposals: true,
       ...(opts.driverUnsafe ? { driverUnsafe: opts.driverUnsafe } : {}),
       onReply: (node, reply) => this.onReply(node, reply),
-      ...(opts.trace ? { onEvent: (node: NodeId, ev: import('../core/types.js').CoreEvent) => ev.type !== 'peer-online' && ev.type !== 'replication-rejected' && this.cluster.trace(`n${node} ${JSON.stringify(ev)}`) } : {}),
+      ...(opts.trace ? { onEvent: (node: NodeId, ev: CoreEvent) => ev.type !== 'peer-online' && ev.type !== 'replication-rejected' && this.cluster.trace(`n${node} ${JSON.stringify(ev)}`) } : {}),
       trace: (line) => {
         if (opts.trace) this.traceLines.push(line);
       },
     });
-    ids = [...this.cluster.ids];
     this.ids = this.cluster.ids;
     this.cluster.network = this.faults;
     for (const id of this.ids) this.cluster.start(id);
