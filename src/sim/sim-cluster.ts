@@ -53,6 +53,10 @@ export interface ClusterStats {
   messagesDropped: number;
   elections: number;
   crashes: number;
+  /** Crashes in the middle of an fsync (part of the synced writes lost). */
+  machineCrashes: number;
+  /** TAKEOVER requests held because the receiver's database lagged. */
+  takeoversHeld: number;
   snapshotsInstalled: number;
   checksumMismatches: number;
   /** Entries whose request id was already applied: skipped by the state machine. */
@@ -82,7 +86,7 @@ export interface SimNode {
 export class SimCluster {
   readonly ids: readonly NodeId[];
   readonly checker = new InvariantChecker();
-  readonly stats: ClusterStats = { events: 0, messagesSent: 0, messagesDropped: 0, elections: 0, crashes: 0, snapshotsInstalled: 0, checksumMismatches: 0, duplicateEntriesSkipped: 0 };
+  readonly stats: ClusterStats = { events: 0, messagesSent: 0, messagesDropped: 0, elections: 0, crashes: 0, machineCrashes: 0, takeoversHeld: 0, snapshotsInstalled: 0, checksumMismatches: 0, duplicateEntriesSkipped: 0 };
   /** Directed links that drop everything: "from>to". */
   readonly blocked = new Set<string>();
   network: NetworkFaults = RELIABLE_NETWORK;
@@ -212,6 +216,7 @@ export class SimCluster {
       work();
     } catch (err) {
       if (!(err instanceof SimulatedCrash) || node.driver !== driver) throw err;
+      this.stats.machineCrashes++;
       this.down(node, 'machine crash during fsync');
       this.checkPromisesKept(node);
       this.at(this.now + 500 + this.opts.rng.intUpTo(3000), `restart n${id}`, () => this.start(id));
@@ -327,6 +332,7 @@ export class SimCluster {
   private onCoreEvent(id: NodeId, ev: CoreEvent): void {
     if (ev.type === 'became-coordinator') this.stats.elections++;
     if (ev.type === 'checksum-mismatch') this.stats.checksumMismatches++;
+    if (ev.type === 'takeover-held') this.stats.takeoversHeld++;
     this.opts.onEvent?.(id, ev);
   }
 
