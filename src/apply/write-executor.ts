@@ -18,10 +18,9 @@
 // transaction idle longer than `transactionIdleTimeoutMs` is rolled back, since it blocks every write.
 // See docs/transactions.md.
 import { randomBytes } from 'node:crypto';
-import { ErrorCode, errorInfo, type ErrorInfo } from '../errors.js';
+import { ErrorCode, errorInfo, ReplisqlError, statementErrorInfo, toErrorInfo, UnsafeStatementError, type ErrorInfo } from '../errors.js';
 import type { Entry, NodeId, PrepareRequest, ProposeItem } from '../core/types.js';
-import { classifyScript, pinSqliteNondeterminism, SqlLexError } from '../sql/index.js';
-import { UnsafeStatementError, ReplisqlError } from '../errors.js';
+import { classifyScript, pinSqliteNondeterminism } from '../sql/index.js';
 import type { SqlEngine, SqlValue, Statement, StatementResult } from '../storage/sql-engine.js';
 import { decodeClientCommand, encodeReplicatedCommand, txnCommitKey, type WriteResult } from './command.js';
 import { BoundedMap } from '../core/bounded-map.js';
@@ -71,7 +70,7 @@ export interface WriteExecutorOptions {
 /** The outcome of one statement run inside an interactive transaction. */
 export type TxnStatementOutcome =
   | { readonly ok: true; readonly result: StatementResult }
-  | { readonly ok: false; readonly error: ErrorInfo | { readonly code: string; readonly message: string }; readonly aborted: boolean };
+  | { readonly ok: false; readonly error: ErrorInfo; readonly aborted: boolean };
 
 interface OpenTxn {
   readonly key: string;
@@ -230,7 +229,7 @@ export class WriteExecutor {
     if (res.statements !== undefined) {
       return { ok: false, aborted: false, error: errorInfo(ErrorCode.UNSAFE_STATEMENT, 'a schema change cannot run inside a transaction here; commit first (MySQL commits implicitly before DDL)') };
     }
-    const error = res.error.code === ErrorCode.UNSAFE_STATEMENT ? errorInfo(ErrorCode.UNSAFE_STATEMENT, res.error.message) : { code: res.error.code, message: res.error.message };
+    const error = statementErrorInfo(res.error);
     if (res.batchAborted) {
       // The statement rolled back the whole database transaction (SQLite ON CONFLICT ROLLBACK).
       this.endTransaction(t, `the statement rolled back the transaction: ${res.error.message}`, true);
@@ -405,7 +404,7 @@ export class WriteExecutor {
       this.opts.host.prepareFailed(
         req.requestId,
         req.origin,
-        res.error.code === ErrorCode.UNSAFE_STATEMENT ? errorInfo(ErrorCode.UNSAFE_STATEMENT, res.error.message) : errorInfo(ErrorCode.SQL_ERROR, `${res.error.code}: ${res.error.message}`),
+        statementErrorInfo(res.error),
       );
       if (!res.batchAborted) continue;
       // The statement rolled back the whole transaction (e.g. ON CONFLICT ROLLBACK): the writes
@@ -476,12 +475,6 @@ export class WriteExecutor {
       return cmd.params && cmd.params.length > 0 ? { sql, params: cmd.params } : { sql };
     });
   }
-}
-
-export function toErrorInfo(err: unknown, fallback: ErrorInfo['code']): ErrorInfo {
-  if (err instanceof SqlLexError) return errorInfo(ErrorCode.BAD_REQUEST, err.message);
-  if (err instanceof ReplisqlError) return err.toInfo();
-  return errorInfo(fallback, err instanceof Error ? err.message : String(err));
 }
 
 export type { StatementResult };

@@ -1,6 +1,6 @@
 // Output shared by the client and status commands: mysql-style tables and error lines.
 import Table from 'cli-table3';
-import { ReplisqlError } from '../errors.js';
+import { ReplisqlError, type SqlErrorDetail } from '../errors.js';
 import { ClientConnectionError } from '../client/client.js';
 
 export interface ShellIo {
@@ -9,16 +9,22 @@ export interface ShellIo {
   readonly stderr: NodeJS.WritableStream;
 }
 
-export function errorParts(err: unknown): { code: string; message: string } {
-  if (err instanceof ReplisqlError) return { code: err.code, message: err.message };
+/** What the commands print of an error: its code and message, and for SQL errors the database's detail. */
+export function errorParts(err: unknown): { code: string; message: string; sql?: SqlErrorDetail } {
+  if (err instanceof ReplisqlError) return err.sql === null ? { code: err.code, message: err.message } : { code: err.code, message: err.message, sql: err.sql };
   if (err instanceof ClientConnectionError) return { code: err.code, message: err.message };
   return { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) };
 }
 
-/** `ERROR NO_QUORUM: ...`, as the mysql client prints errors. */
+/**
+ * `ERROR NO_QUORUM: ...` for cluster errors; for SQL errors the database's own code, as the mysql client
+ * prints them: `ERROR 1062 (23000) ER_DUP_ENTRY: Duplicate entry ...`, `ERROR SQLITE_CONSTRAINT_UNIQUE: ...`.
+ */
 export function formatErrorText(err: unknown): string {
-  const { code, message } = errorParts(err);
-  return `ERROR ${code}: ${message}\n`;
+  const { code, message, sql } = errorParts(err);
+  if (sql === undefined) return `ERROR ${code}: ${message}\n`;
+  const numbers = sql.errno === undefined ? '' : `${sql.errno}${sql.sqlState === undefined ? '' : ` (${sql.sqlState})`} `;
+  return `ERROR ${numbers}${sql.engineCode}: ${message}\n`;
 }
 
 /** `{"error":{"code":"...","message":"..."}}` */

@@ -10,7 +10,7 @@ import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type FrameEvent } from '../wire/framing.js';
-import { ErrorCode, ReplisqlError } from '../errors.js';
+import { ErrorCode, errorInfo, isErrorCode, MAX_ERROR_MESSAGE_CHARS, parseErrorInfo, ReplisqlError, type ErrorInfo } from '../errors.js';
 
 // ---------------------------------------------------------------- endpoints
 
@@ -130,15 +130,17 @@ const ResultFrameSchema = z.looseObject({
   duplicate: z.boolean().optional(),
 });
 
-const ErrorFrameSchema = z.looseObject({
-  type: z.literal('ERROR'),
-  id: z.string(),
-  error: z.looseObject({
-    code: z.string().min(1).max(64),
-    message: z.string().max(65536),
-    coordinatorHint: z.number().int().nullable().optional(),
-  }),
-});
+/** The `error` of an ERROR frame (src/errors.ts: a cluster code, or SQL_ERROR with the database's `sql` detail). */
+function readError(v: unknown): ErrorInfo | string {
+  const info = parseErrorInfo(v);
+  if (typeof info !== 'string') return info;
+  const o = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+  // A code this client does not know (a newer node): kept visible, reported as INTERNAL.
+  if (typeof o['code'] === 'string' && !isErrorCode(o['code']) && typeof o['message'] === 'string' && o['message'].length <= MAX_ERROR_MESSAGE_CHARS) {
+    return errorInfo(ErrorCode.INTERNAL, `the node reported error code '${o['code'].slice(0, 64)}', which this client does not know: ${o['message']}`);
+  }
+  return info;
+}
 
 const StatusFrameSchema = z.looseObject({
   type: z.literal('STATUS'),
@@ -174,7 +176,6 @@ function describeZodError(err: z.ZodError): string {
   return `${path === '' ? '' : `${path.slice(path.startsWith('.') ? 1 : 0)}: `}${first.message}`;
 }
 
-const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 
 // ---------------------------------------------------------------- errors
 
@@ -718,12 +719,12 @@ export class ReplisqlClient {
       else if (this.transactionConn === conn) this.transactionConn = null;
     }
     if (envelope!.type === 'ERROR') {
-      const parsed = ErrorFrameSchema.safeParse(value);
-      if (!parsed.success) {
-        this.settle(p, this.malformed(p, conn, `ERROR frame: ${describeZodError(parsed.error)}`));
+      const error = readError(envelope!.error);
+      if (typeof error === 'string') {
+        this.settle(p, this.malformed(p, conn, `ERROR frame: ${error}`));
         return;
       }
-      this.onErrorFrame(p, parsed.data.error);
+      this.onErrorFrame(p, error);
       return;
     }
     const schema = p.kind === 'QUERY' ? ResultFrameSchema : p.kind === 'STATUS' ? StatusFrameSchema : PongFrameSchema;
@@ -746,14 +747,14 @@ export class ReplisqlClient {
    * otherwise it is kept as the reason given if the node then closes the connection.
    */
   private onConnectionError(conn: Connection, value: unknown): void {
-    const parsed = ErrorFrameSchema.extend({ id: z.null() }).safeParse(value);
-    const error = parsed.success ? parsed.data.error : { code: ErrorCode.INTERNAL, message: 'malformed connection error frame' };
+    const read = readError((value as Record<string, unknown>).error);
+    const error = typeof read === 'string' ? errorInfo(ErrorCode.INTERNAL, `malformed connection error frame: ${read}`) : read;
     conn.serverError = `${error.code}: ${error.message}`;
     const waiting = [...this.pending.values()].filter((p) => p.onConn === conn);
     if (waiting.length === 1) this.onErrorFrame(waiting[0]!, error);
   }
 
-  private onErrorFrame(p: Pending, e: { code: string; message: string; coordinatorHint?: number | null | undefined }): void {
+  private onErrorFrame(p: Pending, e: ErrorInfo): void {
     if (e.code === ErrorCode.NO_COORDINATOR) {
       const remaining = p.deadline - Date.now();
       if (remaining > p.backoffMs) {
@@ -769,8 +770,6 @@ export class ReplisqlClient {
         return;
       }
     }
-    const code = KNOWN_CODES.has(e.code) ? (e.code as ErrorCode) : ErrorCode.INTERNAL;
-    const message = code === e.code ? e.message : `${e.code}: ${e.message}`;
-    this.settle(p, new ReplisqlError(code, message, e.coordinatorHint ?? null));
+    this.settle(p, ReplisqlError.fromInfo(e));
   }
 }

@@ -6,7 +6,7 @@
 // The CoreNode owns one ClientRequests and tells it what happens (client inputs, FORWARDs, log
 // appends and truncations, applies, role changes); the requests see the node only through
 // RequestHost. Pure and deterministic like the rest of src/core.
-import { assertNever, ErrorCode, errorInfo, type ErrorInfo } from '../errors.js';
+import { assertNever, ErrorCode, errorInfo, type ClusterErrorCode, type ErrorInfo } from '../errors.js';
 import { BoundedMap } from './bounded-map.js';
 import { majorityOf } from './quorum.js';
 import type { ReadyBuilder } from './ready-builder.js';
@@ -215,7 +215,7 @@ export class ClientRequests {
       return;
     }
     if (!outcome.ok && outcome.error.code !== ErrorCode.UNKNOWN_OUTCOME && mayHaveBeenApplied(req) && DEFINITE_REFUSALS.has(outcome.error.code)) {
-      this.finishOrigin(requestId, fail(ErrorCode.UNKNOWN_OUTCOME, `${outcome.error.message}; an earlier attempt may have been applied`, outcome.error.coordinatorHint));
+      this.finishOrigin(requestId, fail(ErrorCode.UNKNOWN_OUTCOME, `${outcome.error.message}; an earlier attempt may have been applied`, outcome.error.code === ErrorCode.SQL_ERROR ? null : outcome.error.coordinatorHint));
       return;
     }
     this.finishOrigin(requestId, outcome);
@@ -423,6 +423,6 @@ function mayHaveBeenApplied(req: OriginRequest): boolean {
   return req.possiblyLogged || req.unresolvedAttempts > 0;
 }
 
-function fail(code: ErrorInfo['code'], message: string, coordinatorHint?: NodeId | null): Outcome {
+function fail(code: ClusterErrorCode, message: string, coordinatorHint?: NodeId | null): Outcome {
   return { ok: false, error: errorInfo(code, message, coordinatorHint ?? undefined) };
 }

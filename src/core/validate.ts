@@ -1,6 +1,7 @@
 // Validation of peer messages arriving as untrusted JSON. Returns a typed Message or a reason
 // that names what was wrong; never throws. Bounds keep a hostile frame from costing much.
 import { ACK_LEVELS, MESSAGE_TYPES, type AckLevel, type Entry, type Message, type Outcome, type SnapshotMeta } from './types.js';
+import { parseErrorInfo } from '../errors.js';
 
 export const MAX_ENTRIES_PER_MESSAGE = 10_000;
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -59,18 +60,9 @@ function outcome(v: unknown): Outcome {
   const o = obj(v, 'outcome');
   if (o['ok'] === true) return { ok: true, index: int(o, 'index'), result: o['result'] ?? null, duplicate: o['duplicate'] === true };
   if (o['ok'] === false) {
-    const e = obj(o['error'], 'outcome.error');
-    const code = str(e, 'code', 64);
-    const message = str(e, 'message', 10_000);
-    const hint = e['coordinatorHint'];
-    return {
-      ok: false,
-      error: {
-        code: code as never,
-        message,
-        ...(typeof hint === 'number' && Number.isSafeInteger(hint) ? { coordinatorHint: hint } : {}),
-      },
-    };
+    const error = parseErrorInfo(o['error']);
+    if (typeof error === 'string') throw new Invalid(`outcome.error: ${error}`);
+    return { ok: false, error };
   }
   throw new Invalid(`outcome.ok must be a boolean`);
 }

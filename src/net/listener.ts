@@ -2,7 +2,7 @@
 // connection decides what it is: a valid HELLO makes it a peer connection, anything else a client
 // connection. See docs/design-transport.md.
 import * as net from 'node:net';
-import { ErrorCode } from '../errors.js';
+import { ErrorCode, errorInfo, type ErrorInfo } from '../errors.js';
 import { FrameDecoder, encodeFrame, type FrameEvent } from '../wire/framing.js';
 import { LogRateLimiter, type Logger } from '../util/logger-port.js';
 
@@ -28,12 +28,8 @@ export interface HelloFrame {
 }
 
 /** The error frame sent to clients (and to refused peers): `{"type":"ERROR","id":null,"error":{...}}`. */
-export function errorFrame(code: ErrorCode, message: string): {
-  readonly type: 'ERROR';
-  readonly id: null;
-  readonly error: { readonly code: ErrorCode; readonly message: string };
-} {
-  return { type: 'ERROR', id: null, error: { code, message } };
+export function errorFrame(error: ErrorInfo): { readonly type: 'ERROR'; readonly id: null; readonly error: ErrorInfo } {
+  return { type: 'ERROR', id: null, error };
 }
 
 /** True when a first frame claims to be a HELLO (and so must be a valid one). */
@@ -385,7 +381,7 @@ export class NodeListener {
     });
     conn.onFrameError((code, message) => {
       // A peer never gets error frames (its protocol has none); clients and not-yet-known connections do.
-      if (kind !== 'peer') conn.send(errorFrame(ErrorCode.BAD_REQUEST, `${code}: ${message}`));
+      if (kind !== 'peer') conn.send(errorFrame(errorInfo(ErrorCode.BAD_REQUEST, message, null, code)));
     });
     conn.onFrame((first) => {
       clearTimeout(timer);
@@ -410,7 +406,7 @@ export class NodeListener {
     const parsed = parseHello(first);
     if (!parsed.ok) {
       this.logger.warn({ event: 'peer-refused', remote: conn.remote, reason: parsed.reason }, `refused peer connection from ${conn.remote}: ${parsed.reason}`);
-      conn.send(errorFrame(ErrorCode.BAD_REQUEST, `peer connection refused: ${parsed.reason}`));
+      conn.send(errorFrame(errorInfo(ErrorCode.BAD_REQUEST, `peer connection refused: ${parsed.reason}`)));
       conn.close('peer refused');
       return;
     }
@@ -422,7 +418,7 @@ export class NodeListener {
     }
     if (!accepted && conn.isOpen) {
       this.logger.debug({ remote: conn.remote, nodeId: parsed.hello.nodeId }, `peer connection from ${conn.remote} refused`);
-      conn.send(errorFrame(ErrorCode.BAD_REQUEST, 'peer connection refused'));
+      conn.send(errorFrame(errorInfo(ErrorCode.BAD_REQUEST, 'peer connection refused')));
       conn.close('peer refused');
     }
   }

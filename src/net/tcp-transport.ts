@@ -5,7 +5,7 @@
 // matters (heartbeats, REPLICATE from matchIndex), so a dropped message costs time, not safety.
 // See docs/design-transport.md.
 import * as net from 'node:net';
-import { ConfigError, ErrorCode } from '../errors.js';
+import { ConfigError, ErrorCode, errorInfo } from '../errors.js';
 import { Backoff, DEFAULT_RECONNECT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import { encodeFrame } from '../wire/framing.js';
 import { FramedConnection, PEER_PROTOCOL_VERSION, errMessage, errorFrame } from './listener.js';
@@ -464,7 +464,7 @@ export class TcpTransport {
 
   private refuse(conn: FramedConnection, logReason: string, remoteReason: string): false {
     this.logger.warn({ event: 'peer-refused', remote: conn.remote, reason: logReason }, `refused peer connection from ${conn.remote}: ${logReason}`);
-    conn.send(errorFrame(ErrorCode.BAD_REQUEST, `peer connection refused: ${remoteReason}`));
+    conn.send(errorFrame(errorInfo(ErrorCode.BAD_REQUEST, `peer connection refused: ${remoteReason}`)));
     conn.close('peer refused');
     return false;
   }

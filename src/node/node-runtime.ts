@@ -21,7 +21,7 @@ import { FileLogStore } from '../durability/log-store.js';
 import { DatabaseApplier } from '../apply/applier.js';
 import { WriteExecutor } from '../apply/write-executor.js';
 import { isTxnFrame, TxnRelay } from '../sessions/txn-relay.js';
-import { SqlSession, type SessionHost } from '../sessions/sql-session.js';
+import { SqlSession, unknownDatabase, type SessionHost } from '../sessions/sql-session.js';
 import { AppliedWaiters } from '../sessions/applied-waiters.js';
 import { SessionWrites } from '../sessions/session-writes.js';
 import { LogRateLimiter, type Logger } from '../util/logger-port.js';
@@ -205,7 +205,7 @@ export class NodeRuntime {
         maxPacketBytes: Math.floor(cfg.maxFrameBytes / 2),
         createSession: (info) => {
           if (info.database !== null && info.database !== this.mysqlDatabase()) {
-            return { code: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000', message: `Unknown database '${info.database}' (this node serves '${this.mysqlDatabase()}')` };
+            return unknownDatabase(info.database, this.mysqlDatabase());
           }
           return this.newSession(info.user, info.connectionId);
         },

@@ -1,21 +1,8 @@
 // What the MySQL protocol front end needs from a client session (declared here, by its user).
 // The node implements it in src/shell/sql-session.ts: reads on the local database, writes through
 // the coordinator, interactive transactions as one session on the coordinator.
+import type { ErrorInfo } from '../errors.js';
 import type { SqlValue, StatementDescription, StatementResult } from '../storage/sql-engine.js';
-
-/** Why a statement failed, as the session reports it; the protocol layer maps it to errno + SQLSTATE. */
-export interface SessionError {
-  /**
-   * A replisql ErrorCode (NO_QUORUM, UNSAFE_STATEMENT, TRANSACTION_ABORTED, ...) or the database's own
-   * code ('ER_DUP_ENTRY' from MySQL/MariaDB, 'SQLITE_CONSTRAINT_UNIQUE' from SQLite, ...).
-   */
-  readonly code: string;
-  readonly message: string;
-  /** The MySQL error number, when the database reported one. */
-  readonly errno?: number;
-  /** The SQLSTATE, when the database reported one. */
-  readonly sqlState?: string;
-}
 
 /**
  * Results of the statements that ran, in order; when one failed, `error` says why and the
@@ -23,7 +10,8 @@ export interface SessionError {
  */
 export interface SessionOutcome {
   readonly results: readonly StatementResult[];
-  readonly error: SessionError | null;
+  /** Why the failing statement failed (src/errors.ts): the protocol layer maps it to its own shape. */
+  readonly error: ErrorInfo | null;
 }
 
 export interface SessionStatus {
@@ -43,13 +31,13 @@ export interface MysqlSessionPort {
   execute(sql: string, params: readonly SqlValue[]): Promise<SessionOutcome>;
   /**
    * COM_STMT_PREPARE: what the statement would return (result columns with their types where known;
-   * the protocol layer counts the placeholders itself), without running it; a SessionError when it cannot be prepared (syntax, unknown
+   * the protocol layer counts the placeholders itself), without running it; a ErrorInfo when it cannot be prepared (syntax, unknown
    * table), as MySQL reports at prepare time; null when the session cannot tell without running
    * the statement (the protocol layer then runs a LIMIT 0 probe through execute()).
    */
-  describe?(sql: string): Promise<StatementDescription | SessionError | null>;
+  describe?(sql: string): Promise<StatementDescription | ErrorInfo | null>;
   /** COM_INIT_DB / USE: null when accepted. */
-  useDatabase(name: string): SessionError | null;
+  useDatabase(name: string): ErrorInfo | null;
   status(): SessionStatus;
   /** COM_RESET_CONNECTION / COM_CHANGE_USER: rolls back an open transaction, autocommit on. */
   reset(): Promise<void>;

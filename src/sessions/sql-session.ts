@@ -12,11 +12,11 @@
 //   - SET, USE and `SELECT @@var` are answered here (see session-statements.ts).
 // docs/transactions.md explains the choices.
 import { randomBytes } from 'node:crypto';
-import { ErrorCode, ReplisqlError, type ErrorInfo } from '../errors.js';
+import { ErrorCode, errorInfo, sqlErrorInfo, statementErrorInfo, toErrorInfo, type ErrorInfo } from '../errors.js';
 import type { NodeId, Outcome } from '../core/types.js';
-import type { MysqlSessionPort, SessionError, SessionOutcome, SessionStatus } from './session-port.js';
+import type { MysqlSessionPort, SessionOutcome, SessionStatus } from './session-port.js';
 import { classifyScript, SqlLexError, type ClassifiedStatement, type Dialect } from '../sql/index.js';
-import { SqlEngineError, type ColumnType, type SqlValue, type Statement, type StatementDescription, type StatementResult } from '../storage/sql-engine.js';
+import { type ColumnType, type SqlValue, type Statement, type StatementDescription, type StatementResult } from '../storage/sql-engine.js';
 import { encodeClientCommand, encodeTxnCommitCommand, type WriteResult } from '../apply/command.js';
 import { parseSessionStatement, parseSystemSelect, parseTransactionStatement } from './session-statements.js';
 import type { TxnStatementOutcome } from '../apply/write-executor.js';
@@ -65,7 +65,7 @@ interface OpenTransaction {
   wrote: boolean;
 }
 
-type StepResult = { readonly ok: true; readonly result: StatementResult } | { readonly ok: false; readonly error: SessionError };
+type StepResult = { readonly ok: true; readonly result: StatementResult } | { readonly ok: false; readonly error: ErrorInfo };
 
 const OK_RESULT: StatementResult = { columns: [], rows: [], affectedRows: 0, lastInsertId: null };
 
@@ -91,9 +91,9 @@ export class SqlSession implements MysqlSessionPort {
     return { inTransaction: this.inTransaction, autocommit: this.autocommit };
   }
 
-  useDatabase(name: string): SessionError | null {
+  useDatabase(name: string): ErrorInfo | null {
     if (name === this.database) return null;
-    return { code: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000', message: `Unknown database '${name}' (this node serves '${this.database}')` };
+    return unknownDatabase(name, this.database);
   }
 
   /**
@@ -106,7 +106,7 @@ export class SqlSession implements MysqlSessionPort {
     if (script.statements.length > 1 && !opts.multiStatements) {
       return {
         results: [],
-        error: { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: 'the query holds several statements but multi-statements are off for this connection (CLIENT_MULTI_STATEMENTS)' },
+        error: parseError('the query holds several statements but multi-statements are off for this connection (CLIENT_MULTI_STATEMENTS)'),
       };
     }
     const results: StatementResult[] = [];
@@ -125,22 +125,22 @@ export class SqlSession implements MysqlSessionPort {
     const script = this.classify(sql);
     if ('error' in script) return { results: [], error: script.error };
     if (script.statements.length !== 1) {
-      return { results: [], error: { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: 'a prepared statement must be exactly one SQL statement' } };
+      return { results: [], error: parseError('a prepared statement must be exactly one SQL statement') };
     }
     this.statementRequestId = requestId;
     const r = await this.run(script.statements[0]!, params);
     return r.ok ? { results: [r.result], error: null } : { results: [], error: r.error };
   }
 
-  async describe(sql: string): Promise<StatementDescription | SessionError | null> {
+  async describe(sql: string): Promise<StatementDescription | ErrorInfo | null> {
     const script = this.classify(sql);
     if ('error' in script) return script.error;
-    if (script.statements.length !== 1) return { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: 'a prepared statement must be exactly one SQL statement' };
+    if (script.statements.length !== 1) return parseError('a prepared statement must be exactly one SQL statement');
     const st = script.statements[0]!;
     const kind = st.class.kind;
     if (kind === 'session') {
       const cmd = parseSessionStatement(st.sql, this.host.dialect);
-      if (cmd.type === 'syntax-error') return { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: cmd.message };
+      if (cmd.type === 'syntax-error') return parseError(cmd.message);
     }
     if (kind === 'transaction' || kind === 'session' || kind === 'empty') return { columns: [] };
     const system = parseSystemSelect(st.sql);
@@ -158,7 +158,7 @@ export class SqlSession implements MysqlSessionPort {
       if (this.lastWriteIndex > 0) await this.host.waitApplied(this.lastWriteIndex);
       return await this.host.describe(st.sql);
     } catch (err) {
-      return fromThrown(err);
+      return toErrorInfo(err);
     }
   }
 
@@ -175,14 +175,14 @@ export class SqlSession implements MysqlSessionPort {
 
   // ------------------------------------------------------------------ one statement
 
-  private classify(sql: string): { statements: readonly ClassifiedStatement[] } | { error: SessionError } {
+  private classify(sql: string): { statements: readonly ClassifiedStatement[] } | { error: ErrorInfo } {
     try {
       const script = classifyScript(sql, { dialect: this.host.dialect });
       const statements = script.statements.filter((s) => s.class.kind !== 'empty');
-      if (statements.length === 0) return { error: { code: 'ER_EMPTY_QUERY', errno: 1065, sqlState: '42000', message: 'Query was empty' } };
+      if (statements.length === 0) return { error: sqlErrorInfo({ engineCode: 'ER_EMPTY_QUERY', errno: 1065, sqlState: '42000' }, 'Query was empty') };
       return { statements };
     } catch (err) {
-      if (err instanceof SqlLexError) return { error: { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: err.message } };
+      if (err instanceof SqlLexError) return { error: parseError(err.message) };
       throw err;
     }
   }
@@ -246,7 +246,7 @@ export class SqlSession implements MysqlSessionPort {
       case 'refuse':
         return { ok: false, error: unsupported(cmd.message) };
       case 'syntax-error':
-        return { ok: false, error: { code: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000', message: cmd.message } };
+        return { ok: false, error: parseError(cmd.message) };
     }
   }
 
@@ -254,13 +254,13 @@ export class SqlSession implements MysqlSessionPort {
     const system = this.systemSelect(st.sql);
     if (system !== null) return system;
     if (this.inTransaction || !this.autocommit) return this.runInTransaction(st, params, false);
-    if (!this.host.isHealthy()) return { ok: false, error: fromErrorInfo({ code: ErrorCode.UNHEALTHY, message: "this node's database is unavailable; try another node" }) };
+    if (!this.host.isHealthy()) return { ok: false, error: errorInfo(ErrorCode.UNHEALTHY, "this node's database is unavailable; try another node") };
     try {
       if (this.lastWriteIndex > 0) await this.host.waitApplied(this.lastWriteIndex);
       const [result] = await this.host.read([params.length > 0 ? { sql: st.sql, params } : { sql: st.sql }]);
       return { ok: true, result: result ?? OK_RESULT };
     } catch (err) {
-      return { ok: false, error: fromThrown(err) };
+      return { ok: false, error: toErrorInfo(err) };
     }
   }
 
@@ -279,11 +279,11 @@ export class SqlSession implements MysqlSessionPort {
 
   private async autocommitWrite(sql: string, params: readonly SqlValue[]): Promise<StepResult> {
     const outcome = await this.host.submitWrite(encodeClientCommand(params.length > 0 ? { sql, params } : { sql }), this.statementRequestId);
-    if (!outcome.ok) return { ok: false, error: fromErrorInfo(outcome.error) };
+    if (!outcome.ok) return { ok: false, error: outcome.error };
     this.lastWriteIndex = Math.max(this.lastWriteIndex, outcome.index);
     const r = outcome.result as WriteResult | null;
     if (r === null || typeof r !== 'object') return { ok: true, result: OK_RESULT };
-    if (!r.ok) return { ok: false, error: { code: r.error.code, message: r.error.message } };
+    if (!r.ok) return { ok: false, error: statementErrorInfo(r.error) };
     return { ok: true, result: r.results[0] ?? OK_RESULT };
   }
 
@@ -292,21 +292,21 @@ export class SqlSession implements MysqlSessionPort {
     if (this.txn === null) {
       const at = this.host.coordinator();
       if (at === null) {
-        return { ok: false, error: fromErrorInfo({ code: ErrorCode.NO_COORDINATOR, message: 'no coordinator is known right now, so the transaction cannot run; retry shortly' }) };
+        return { ok: false, error: errorInfo(ErrorCode.NO_COORDINATOR, 'no coordinator is known right now, so the transaction cannot run; retry shortly') };
       }
       this.txn = { key: `${this.opts.connectionId}-${randomBytes(8).toString('hex')}`, at, opened: false, wrote: false };
     }
     const t = this.txn;
     if (this.host.coordinator() !== t.at) {
       this.abandon(t);
-      return { ok: false, error: fromErrorInfo({ code: ErrorCode.TRANSACTION_ABORTED, message: `the coordinator changed during the transaction (was node ${t.at}); it was rolled back` }) };
+      return { ok: false, error: errorInfo(ErrorCode.TRANSACTION_ABORTED, `the coordinator changed during the transaction (was node ${t.at}); it was rolled back`) };
     }
     let r: TxnStatementOutcome;
     try {
       r = await this.host.txnExec(t.at, t.key, !t.opened, st.sql, params);
     } catch (err) {
       this.abandon(t);
-      return { ok: false, error: fromErrorInfo({ code: ErrorCode.TRANSACTION_ABORTED, message: `the transaction was rolled back: ${(err as Error).message}` }) };
+      return { ok: false, error: errorInfo(ErrorCode.TRANSACTION_ABORTED, `the transaction was rolled back: ${(err as Error).message}`) };
     }
     if (r.ok) {
       t.opened = true;
@@ -315,10 +315,10 @@ export class SqlSession implements MysqlSessionPort {
     }
     if (r.aborted) {
       this.abandon(t);
-      return { ok: false, error: fromErrorInfo(asTransactionAbort(r.error)) };
+      return { ok: false, error: asTransactionAbort(r.error) };
     }
     t.opened = true;
-    return { ok: false, error: fromErrorLike(r.error) };
+    return { ok: false, error: r.error };
   }
 
   private async commit(): Promise<StepResult> {
@@ -339,8 +339,8 @@ export class SqlSession implements MysqlSessionPort {
       const error: ErrorInfo =
         code === ErrorCode.UNKNOWN_OUTCOME || code === ErrorCode.TRANSACTION_ABORTED
           ? outcome.error
-          : { code, message: `COMMIT failed and the transaction was rolled back: ${outcome.error.message}` };
-      return { ok: false, error: fromErrorInfo(error) };
+          : { ...outcome.error, message: `COMMIT failed and the transaction was rolled back: ${outcome.error.message}` };
+      return { ok: false, error };
     }
     this.lastWriteIndex = Math.max(this.lastWriteIndex, outcome.index);
     return { ok: true, result: OK_RESULT };
@@ -378,7 +378,7 @@ export class SqlSession implements MysqlSessionPort {
     for (const item of items) {
       const v = this.systemValue(item.name);
       if (v === undefined) {
-        return { ok: false, error: { code: 'ER_UNKNOWN_SYSTEM_VARIABLE', errno: 1193, sqlState: 'HY000', message: `Unknown system variable '${item.name}'` } };
+        return { ok: false, error: sqlErrorInfo({ engineCode: 'ER_UNKNOWN_SYSTEM_VARIABLE', errno: 1193, sqlState: 'HY000' }, `Unknown system variable '${item.name}'`) };
       }
       row.push(v);
       types.push(typeof v === 'number' ? 'int' : 'text');
@@ -447,38 +447,22 @@ export class SqlSession implements MysqlSessionPort {
   }
 }
 
-function unsupported(message: string): SessionError {
-  return { code: ErrorCode.UNSAFE_STATEMENT, message };
+function unsupported(message: string): ErrorInfo {
+  return errorInfo(ErrorCode.UNSAFE_STATEMENT, message);
 }
 
-function asTransactionAbort(e: { readonly code: string; readonly message: string }): ErrorInfo {
-  if (e.code === ErrorCode.TRANSACTION_ABORTED || e.code === ErrorCode.UNHEALTHY || e.code === ErrorCode.OVERLOADED) return e as ErrorInfo;
-  return { code: ErrorCode.TRANSACTION_ABORTED, message: `the transaction was rolled back: ${e.message}` };
+/** MySQL's "You have an error in your SQL syntax" for what the session itself cannot parse. */
+function parseError(message: string): ErrorInfo {
+  return sqlErrorInfo({ engineCode: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000' }, message);
 }
 
-/** A cluster error; SQL_ERROR messages carry the database's own code as "CODE: message". */
-export function fromErrorInfo(e: ErrorInfo): SessionError {
-  if (e.code === ErrorCode.SQL_ERROR) return splitEngineCode(e.message) ?? { code: e.code, message: e.message };
-  return { code: e.code, message: e.message };
+/** A failure inside a transaction that ended it: reported as TRANSACTION_ABORTED unless it says more already. */
+function asTransactionAbort(e: ErrorInfo): ErrorInfo {
+  if (e.code === ErrorCode.TRANSACTION_ABORTED || e.code === ErrorCode.UNHEALTHY || e.code === ErrorCode.OVERLOADED) return e;
+  return errorInfo(ErrorCode.TRANSACTION_ABORTED, `the transaction was rolled back: ${e.message}`);
 }
 
-function fromErrorLike(e: { readonly code: string; readonly message: string }): SessionError {
-  return e.code === ErrorCode.SQL_ERROR ? fromErrorInfo(e as ErrorInfo) : { code: e.code, message: e.message };
-}
-
-function splitEngineCode(message: string): SessionError | null {
-  const m = /^([A-Z][A-Z0-9_]+): ([\s\S]*)$/.exec(message);
-  return m === null ? null : { code: m[1]!, message: m[2]! };
-}
-
-function fromThrown(err: unknown): SessionError {
-  const e = err as { errno?: unknown; sqlState?: unknown; code?: unknown; message?: unknown };
-  if (err instanceof SqlEngineError) {
-    return { code: err.engineCode, message: err.message, ...(typeof e.errno === 'number' ? { errno: e.errno } : {}), ...(typeof e.sqlState === 'string' ? { sqlState: e.sqlState } : {}) };
-  }
-  if (err instanceof ReplisqlError) return { code: err.code, message: err.message };
-  if (typeof e.errno === 'number' && typeof e.code === 'string') {
-    return { code: e.code, errno: e.errno, message: String(e.message ?? ''), ...(typeof e.sqlState === 'string' ? { sqlState: e.sqlState } : {}) };
-  }
-  return { code: ErrorCode.INTERNAL, message: err instanceof Error ? err.message : String(err) };
+/** MySQL's "Unknown database" for a database other than the one this node serves. */
+export function unknownDatabase(name: string, served: string): ErrorInfo {
+  return sqlErrorInfo({ engineCode: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000' }, `Unknown database '${name}' (this node serves '${served}')`);
 }

@@ -6,7 +6,7 @@
 //   TXN        { type, callId, op: 'exec' | 'rollback', key, first?, sql?, params? }
 //   TXN_REPLY  { type, callId, outcome: TxnStatementOutcome }
 import type { NodeId } from '../core/types.js';
-import { ErrorCode, errorInfo, ReplisqlError } from '../errors.js';
+import { ErrorCode, errorInfo, parseErrorInfo, ReplisqlError } from '../errors.js';
 import type { SqlValue } from '../storage/sql-engine.js';
 import type { Logger } from '../util/logger-port.js';
 import { LogRateLimiter } from '../util/logger-port.js';
@@ -151,7 +151,7 @@ export class TxnRelay {
         await runner.beginTransaction(key);
       } catch (err) {
         const e = err instanceof ReplisqlError ? err : new ReplisqlError(ErrorCode.UNHEALTHY, (err as Error).message);
-        const code = e.code === ErrorCode.NOT_COORDINATOR ? ErrorCode.TRANSACTION_ABORTED : e.code;
+        const code = e.code === ErrorCode.NOT_COORDINATOR || e.code === ErrorCode.SQL_ERROR ? ErrorCode.TRANSACTION_ABORTED : e.code;
         return { ok: false, aborted: true, error: errorInfo(code, `the transaction could not start on node ${this.opts.selfId}: ${e.message}`) };
       }
     }
@@ -178,9 +178,9 @@ function validateOutcome(v: unknown): TxnStatementOutcome | null {
     return { ok: true, result: r as never };
   }
   if (o['ok'] === false) {
-    const e = o['error'] as Record<string, unknown> | undefined;
-    if (typeof e !== 'object' || e === null || typeof e['code'] !== 'string' || typeof e['message'] !== 'string') return null;
-    return { ok: false, aborted: o['aborted'] === true, error: { code: e['code'], message: e['message'] } };
+    const error = parseErrorInfo(o['error']);
+    if (typeof error === 'string') return null;
+    return { ok: false, aborted: o['aborted'] === true, error };
   }
   return null;
 }

@@ -3,7 +3,7 @@
 // and a coordinator write path that prepares writes after a delay. The simulator composes the
 // real NodeDriver with these, exactly as `replisql node` composes it with the real ones.
 import { ReplicatedLog } from '../core/log.js';
-import { ErrorCode } from '../errors.js';
+import { sqlErrorInfo } from '../errors.js';
 import { EMPTY_SNAPSHOT, type ClientReply, type Entry, type HardState, type Input, type NodeId, type PrepareRequest, type ProposeItem, type SnapshotMeta } from '../core/types.js';
 import type { LogWriter, StateMachinePort, WritePort } from '../node/ports.js';
 import type { Prng } from '../core/prng.js';
@@ -209,7 +209,7 @@ export class SimWrites implements WritePort {
     const batch: ProposeItem[] = [];
     for (const p of requests) {
       if (p.command.startsWith('bad ')) {
-        this.after(this.delays.prepare(), () => this.feed({ type: 'PrepareFailed', requestId: p.requestId, origin: p.origin, error: { code: ErrorCode.SQL_ERROR, message: 'simulated SQL error' } }));
+        this.after(this.delays.prepare(), () => this.feed({ type: 'PrepareFailed', requestId: p.requestId, origin: p.origin, error: sqlErrorInfo({ engineCode: 'SIM_CONSTRAINT' }, 'simulated SQL error') }));
       } else if (this.batching && this.rng.chance(0.5)) {
         batch.push({ requestId: p.requestId, origin: p.origin, payload: p.command, result: null });
       } else {

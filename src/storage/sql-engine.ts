@@ -98,10 +98,17 @@ export interface EntryToApply {
   readonly statements: readonly Statement[];
 }
 
-/** A deterministic statement error, returned as data. `code` keeps the engine's code (e.g. SQLITE_CONSTRAINT_UNIQUE). */
+/**
+ * A deterministic statement error, returned as data. `code` keeps the engine's code (e.g.
+ * SQLITE_CONSTRAINT_UNIQUE, ER_DUP_ENTRY); `statementErrorInfo` (src/errors.ts) makes it an ErrorInfo.
+ */
 export interface StatementError {
   readonly code: string;
   readonly message: string;
+  /** The MySQL/MariaDB error number, when the server reported one. */
+  readonly errno?: number;
+  /** The SQLSTATE, when the server reported one. */
+  readonly sqlState?: string;
   /** Position of the failing statement in the list that was executed. */
   readonly statementIndex: number;
 }
@@ -197,12 +204,17 @@ export interface SqlEngine {
   dump(): Promise<string>;
 }
 
-/** Failures of the engine itself (not deterministic statement errors returned as data). */
+/**
+ * An engine failure. With code SQL_ERROR it is a statement the database rejected (`sql` holds the
+ * engine code, errno, SQLSTATE); with any other code (UNHEALTHY, OVERLOADED, INTERNAL) a failure of the
+ * engine itself, and `engineCode` says which one.
+ */
 export class SqlEngineError extends ReplisqlError {
-  /** The engine's own code: an SQLite code (SQLITE_IOERR_FSYNC, ...) or a REPLISQL_* code below. */
+  /** The engine's own code: an SQLite code (SQLITE_IOERR_FSYNC, ...), a MySQL one (ER_...), or a REPLISQL_* code below. */
   readonly engineCode: string;
-  constructor(code: ErrorCode, engineCode: string, message: string) {
-    super(code, message);
+  constructor(code: ErrorCode, engineCode: string, message: string, extra: { readonly errno?: number; readonly sqlState?: string; readonly cause?: unknown } = {}) {
+    const { cause, ...numbers } = extra;
+    super(code === ErrorCode.SQL_ERROR ? { engineCode, ...numbers } : code, message, null, cause === undefined ? undefined : { cause });
     this.name = 'SqlEngineError';
     this.engineCode = engineCode;
   }

@@ -73,7 +73,7 @@ test('client -e prints mysql-style tables, row counts and errors', async () => {
     assert.match(r.stdout, /2 rows in set \(\d+\.\d{3} sec\)\n$/);
     const e = await cli(['client', '--connect', srv.endpoint, '-e', 'SYNTAX']);
     assert.equal(e.code, 1);
-    assert.equal(e.stdout, 'ERROR SQL_ERROR: near "SYNTAX": syntax error\n');
+    assert.equal(e.stdout, 'ERROR SQLITE_ERROR: near "SYNTAX": syntax error\n');
   } finally {
     await srv.close();
   }

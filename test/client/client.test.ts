@@ -317,7 +317,11 @@ test('NO_QUORUM is surfaced at once with its coordinator hint, not retried', asy
       assert.equal(e.coordinatorHint, 3);
     });
     assert.equal(queries(srv.requests).length, 1);
-    await rejectsWith(client.query('SYNTAX'), (e) => assert.equal((e as ReplisqlError).code, 'SQL_ERROR'));
+    await rejectsWith(client.query('SYNTAX'), (e) => {
+      assert.equal((e as ReplisqlError).code, 'SQL_ERROR');
+      assert.deepEqual((e as ReplisqlError).sql, { engineCode: 'SQLITE_ERROR' }, 'the database detail travels as fields');
+      assert.equal((e as Error).message, 'near "SYNTAX": syntax error');
+    });
     assert.equal(queries(srv.requests).length, 2);
   } finally {
     await client.close();
@@ -333,7 +337,7 @@ test('an unknown error code from the node becomes INTERNAL and keeps the origina
   try {
     await rejectsWith(client.query('SELECT 1'), (e) => {
       assert.equal((e as ReplisqlError).code, 'INTERNAL');
-      assert.equal((e as Error).message, 'WEIRD: x');
+      assert.equal((e as Error).message, "the node reported error code 'WEIRD', which this client does not know: x");
     });
   } finally {
     await client.close();

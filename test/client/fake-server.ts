@@ -66,7 +66,7 @@ export function defaultHandler(req: Request, ctx: Ctx): unknown {
         return { type: 'ERROR', id: req.id, error: { code: 'NO_QUORUM', message: 'only 1 of 3 nodes reachable', coordinatorHint: 3 } };
       }
       if (sql.includes('SYNTAX')) {
-        return { type: 'ERROR', id: req.id, error: { code: 'SQL_ERROR', message: 'near "SYNTAX": syntax error' } };
+        return { type: 'ERROR', id: req.id, error: { code: 'SQL_ERROR', message: 'near "SYNTAX": syntax error', sql: { engineCode: 'SQLITE_ERROR' } } };
       }
       const duplicate = ctx.server.applied.includes(req.id);
       if (!duplicate) ctx.server.applied.push(req.id);

@@ -97,10 +97,12 @@ class RawConnection {
   }
 }
 
-function errorWith(code: string, re: RegExp, id: string | null = null): (f: Record<string, unknown>) => boolean {
+/** An ERROR frame with `code` whose message matches `re`, or whose `reason` (BAD_REQUEST's finer cause) is `re`'s text. */
+function errorWith(code: string, re: RegExp | { readonly reason: string }, id: string | null = null): (f: Record<string, unknown>) => boolean {
   return (f) => {
-    const e = f['error'] as { code?: unknown; message?: unknown } | undefined;
-    return f['type'] === 'ERROR' && f['id'] === id && e?.code === code && typeof e.message === 'string' && re.test(e.message);
+    const e = f['error'] as { code?: unknown; message?: unknown; reason?: unknown } | undefined;
+    if (f['type'] !== 'ERROR' || f['id'] !== id || e?.code !== code || typeof e.message !== 'string') return false;
+    return re instanceof RegExp ? re.test(e.message) : e.reason === re.reason;
   };
 }
 
@@ -156,7 +158,7 @@ test('garbage bytes are answered with BAD_REQUEST and logged', { timeout: 60_000
     const garbage = Buffer.alloc(4096);
     for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 37 + 11) % 256 === 0x0a ? 0xff : (i * 37 + 11) % 256;
     await conn.write(Buffer.concat([garbage, Buffer.from('\n')]));
-    await conn.waitFrame(errorWith('BAD_REQUEST', /MALFORMED_JSON/), 'an ERROR frame for the garbage');
+    await conn.waitFrame(errorWith('BAD_REQUEST', { reason: 'MALFORMED_JSON' }), 'an ERROR frame for the garbage');
     await expectEvent(3, 'bad-frame', { code: 'MALFORMED_JSON' }, conn.name, mark);
     // The same connection is still usable.
     await conn.send({ type: 'PING', id: 'after-garbage' });
@@ -198,7 +200,7 @@ test('a 100 MB line is discarded without being buffered, answered and logged', {
     for (let sent = 0; sent < total; sent += chunk.length) await conn.write(chunk);
     await conn.write('\n');
     await conn.send({ type: 'PING', id: 'after-huge' });
-    const err = await conn.waitFrame(errorWith('BAD_REQUEST', /FRAME_TOO_LARGE/), 'an ERROR frame for the 100 MB line', 60_000);
+    const err = await conn.waitFrame(errorWith('BAD_REQUEST', { reason: 'FRAME_TOO_LARGE' }), 'an ERROR frame for the 100 MB line', 60_000);
     assert.match(String((err['error'] as { message: string }).message), /exceeds maxFrameBytes/);
     await conn.waitFrame((f) => f['type'] === 'PONG' && f['id'] === 'after-huge', 'a PONG after the 100 MB line', 30_000);
     const line = await expectEvent(3, 'bad-frame', { code: 'FRAME_TOO_LARGE' }, conn.name, mark);
@@ -222,7 +224,7 @@ test('a malformed JSON frame is answered with BAD_REQUEST and logged', { timeout
     const mark = cluster.logLines(3).length;
     const conn = await RawConnection.open(3);
     await conn.write('{"type":"QUERY","id":"malformed","sql":}\n');
-    await conn.waitFrame(errorWith('BAD_REQUEST', /MALFORMED_JSON/), 'an ERROR frame for the malformed JSON');
+    await conn.waitFrame(errorWith('BAD_REQUEST', { reason: 'MALFORMED_JSON' }), 'an ERROR frame for the malformed JSON');
     const line = await expectEvent(3, 'bad-frame', { code: 'MALFORMED_JSON' }, conn.name, mark);
     assert.match(line.msg, /QUERY.*malformed/, 'the log line shows the start of the frame');
     conn.destroy();

@@ -10,6 +10,16 @@ import { ErrorCode, ReplisqlError } from '../../src/errors.js';
 import { spawnSync } from 'node:child_process';
 import { BIN, ENGINES, errorCode, useCluster, waitUntil } from './harness.js';
 
+/** What each engine reports, as the JSON protocol's `error.sql` carries it. */
+const DUPLICATE_KEY = {
+  sqlite: { engineCode: 'SQLITE_CONSTRAINT_UNIQUE' },
+  mysql: { engineCode: 'ER_DUP_ENTRY', errno: 1062, sqlState: '23000' },
+} as const;
+const NO_SUCH_TABLE = {
+  sqlite: { engineCode: 'SQLITE_ERROR' },
+  mysql: { engineCode: 'ER_NO_SUCH_TABLE', errno: 1146, sqlState: '42S02' },
+} as const;
+
 for (const engine of ENGINES) {
   describe(`${engine}: interactive transactions over the JSON protocol`, () => {
     const fx = useCluster({ engine, nodes: 3, transactionIdleTimeoutMs: 1500 });
@@ -35,13 +45,30 @@ for (const engine of ENGINES) {
         const c2 = await cluster.client(2);
         assert.deepEqual((await c2.query('SELECT balance FROM acct ORDER BY id'))[0]?.rows, [[100], [50]]);
         // Duplicate key inside the transaction: that statement fails alone, the transaction goes on.
-        await assert.rejects(c1.query("INSERT INTO acct (id, owner, balance) VALUES (3, 'ann', 1)"), (e: unknown) => errorCode(e) === ErrorCode.SQL_ERROR);
+        // The database's own code travels as fields (docs/errors.md), not inside the message.
+        await assert.rejects(c1.query("INSERT INTO acct (id, owner, balance) VALUES (3, 'ann', 1)"), (e: unknown) => {
+          assert.equal(errorCode(e), ErrorCode.SQL_ERROR);
+          assert.deepEqual((e as ReplisqlError).sql, DUPLICATE_KEY[engine], 'the duplicate key inside a transaction');
+          assert.doesNotMatch((e as Error).message, /^(ER_|SQLITE_)/, 'no code packed into the message');
+          return true;
+        });
         assert.equal(c1.inTransaction, true, 'a statement error does not end the transaction');
         await c1.query("INSERT INTO acct (id, owner, balance) VALUES (3, 'cy', 7)");
         await c1.query('COMMIT');
         assert.equal(c1.inTransaction, false);
         const after = (await cluster.status(3)).commitIndex;
         assert.equal(after - before, 1, 'the transaction was replicated as exactly one log entry');
+        // The same error for an autocommit write through a follower (executed on the coordinator; it
+        // would wait behind an open transaction, which holds the only writer) ...
+        await assert.rejects(c2.query("INSERT INTO acct (id, owner, balance) VALUES (9, 'bob', 1)"), (e: unknown) => {
+          assert.deepEqual([errorCode(e), (e as ReplisqlError).sql], [ErrorCode.SQL_ERROR, DUPLICATE_KEY[engine]], 'an autocommit duplicate key via node 2');
+          return true;
+        });
+        // ... and for a read on a follower's own database.
+        await assert.rejects(c2.query('SELECT * FROM no_such_table'), (e: unknown) => {
+          assert.deepEqual([errorCode(e), (e as ReplisqlError).sql], [ErrorCode.SQL_ERROR, NO_SUCH_TABLE[engine]], 'a read of a missing table on node 2');
+          return true;
+        });
 
         await cluster.waitCaughtUp([1, 2, 3], 3);
         for (const id of [1, 2, 3]) {

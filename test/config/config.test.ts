@@ -7,7 +7,7 @@ import { loadConfig, writeDemoConfig, msToTicks } from '../../src/config/load.js
 import { parseConfig } from '../../src/config/config.js';
 import { suggestName } from '../../src/config/suggest.js';
 import { isLoopbackHost } from '../../src/config/hosts.js';
-import { findNode } from '../../src/config/resolved.js';
+import { findNode, type ResolvedStorage } from '../../src/config/resolved.js';
 import { ConfigError } from '../../src/errors.js';
 
 const node = (id: number, port = 7000 + id, host = '127.0.0.1') => ({
@@ -109,9 +109,9 @@ test('relative paths resolve against the config file folder, not the working dir
   const c = loadConfig(path);
   assert.equal(c.configPath, path);
   assert.equal(c.logDir, join(dir, 'logs'));
-  assert.equal(c.nodes[0]!.storage.path, join(dir, 'sub', 'db', 'one.db'));
+  assert.equal(sqlitePath(c.nodes[0]!.storage), join(dir, 'sub', 'db', 'one.db'));
   assert.equal(c.nodes[0]!.dataDir, '/var/lib/replisql/n1');
-  assert.equal(c.nodes[1]!.storage.path, '/srv/two.db');
+  assert.equal(sqlitePath(c.nodes[1]!.storage), '/srv/two.db');
   assert.equal(c.nodes[1]!.dataDir, '/srv/node2', 'default dataDir: <folder of storage path>/node<ID>');
 });
 
@@ -255,7 +255,7 @@ test('writeDemoConfig writes a valid loopback config and returns its path', () =
   assert.deepEqual(c.nodes.map((n) => n.port), [7101, 7102, 7103, 7104, 7105]);
   assert.deepEqual(c.nodes.map((n) => n.mysqlPort), [7201, 7202, 7203, 7204, 7205], 'every demo node has a MySQL port');
   assert.deepEqual(c.mysqlUsers, [{ user: 'root', password: '' }]);
-  assert.equal(c.nodes[4]!.storage.path, join(dir, 'data', 'node5.db'));
+  assert.equal(sqlitePath(c.nodes[4]!.storage), join(dir, 'data', 'node5.db'));
   assert.equal(c.nodes[4]!.dataDir, join(dir, 'data', 'node5'));
   assert.equal(c.logDir, join(dir, 'logs'));
   assert.throws(() => writeDemoConfig(dir, 16, 7001), /--nodes must be an integer between 1 and 15/);
@@ -276,3 +276,8 @@ test('findNode names the configured ids when the id is unknown', () => {
   assert.equal(findNode(c, 2).port, 7002);
   assert.throws(() => findNode(c, 9), /node id 9 is not configured \(configured ids: 1, 2, 3\)/);
 });
+
+function sqlitePath(s: ResolvedStorage): string {
+  assert.equal(s.engine, 'sqlite');
+  return s.engine === 'sqlite' ? s.path : '';
+}

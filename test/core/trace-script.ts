@@ -245,7 +245,7 @@ function fmtEntries(es: readonly Entry[]): string {
 
 function fmtOutcome(o: Outcome): string {
   if (o.ok) return `ok index=${o.index}${o.duplicate ? ' duplicate' : ''} result=${JSON.stringify(o.result)}`;
-  const hint = o.error.coordinatorHint != null ? ` hint=${o.error.coordinatorHint}` : '';
+  const hint = o.error.code !== 'SQL_ERROR' && o.error.coordinatorHint != null ? ` hint=${o.error.coordinatorHint}` : '';
   return `${o.error.code}${hint} "${o.error.message}"`;
 }
 

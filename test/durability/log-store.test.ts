@@ -410,7 +410,7 @@ describe('FileLogStore recovery', () => {
     const file = join(dir, seg(1));
     const lastStart = recordOffsets(file).at(-1)!;
     const buf = readFileSync(file);
-    buf[buf.length - 3] ^= 0x40;
+    buf[buf.length - 3]! ^= 0x40;
     writeFileSync(file, buf);
     let r = reopen(dir);
     assert.deepEqual(r.loaded.entries, entries.slice(0, 5));
@@ -444,7 +444,7 @@ describe('FileLogStore recovery', () => {
     const file = join(dir, seg(1));
     const offsets = recordOffsets(file);
     const buf = readFileSync(file);
-    buf[offsets[2]! + RECORD_HEADER_BYTES + 20] ^= 0x01; // body of entry 3
+    buf[offsets[2]! + RECORD_HEADER_BYTES + 20]! ^= 0x01; // body of entry 3
     writeFileSync(file, buf);
     const err = expectCode(() => open(dir), 'LOG_CORRUPT', seg(1), `offset ${offsets[2]}`, 'index 3', 'checksum mismatch');
     assert.equal(err.offset, offsets[2]);
@@ -467,7 +467,7 @@ describe('FileLogStore recovery', () => {
     assert.ok(files.length >= 3);
     file = join(dir, files[0]!);
     const b = readFileSync(file);
-    b[b.length - 2] ^= 0x01;
+    b[b.length - 2]! ^= 0x01;
     writeFileSync(file, b);
     expectCode(() => open(dir), 'LOG_CORRUPT', files[0]!, 'later segments follow');
   });

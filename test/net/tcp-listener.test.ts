@@ -133,11 +133,12 @@ test('listener: garbage bytes and malformed JSON get BAD_REQUEST error frames, a
   c.write('\n');
   await waitFor(() => c.frames.length >= 3, 'three error frames');
   for (const f of c.frames.slice(0, 3)) {
-    const e = f as { type: string; id: unknown; error: { code: string; message: string } };
+    const e = f as { type: string; id: unknown; error: { code: string; message: string; reason: string } };
     assert.equal(e.type, 'ERROR');
     assert.equal(e.id, null);
     assert.equal(e.error.code, 'BAD_REQUEST');
-    assert.match(e.error.message, /MALFORMED_JSON/);
+    assert.equal(e.error.reason, 'MALFORMED_JSON');
+    assert.match(e.error.message, /malformed JSON|empty frame/);
   }
   const line = h.log.findEvent('bad-frame', { code: 'MALFORMED_JSON' });
   assert.ok(line, 'frame error logged');
@@ -190,10 +191,11 @@ test('listener: a 100 MB line is discarded without buffering it; the client gets
   const deltaMb = (rssPeak - rssBefore) / (1024 * 1024);
   t.diagnostic(`rss delta while receiving a 100 MB line: ${deltaMb.toFixed(1)} MB`);
   assert.ok(deltaMb < 50, `rss grew by ${deltaMb.toFixed(1)} MB while receiving a 100 MB line`);
-  const err = c.frames[0] as { type: string; error: { code: string; message: string } };
+  const err = c.frames[0] as { type: string; error: { code: string; message: string; reason: string } };
   assert.equal(err.type, 'ERROR');
   assert.equal(err.error.code, 'BAD_REQUEST');
-  assert.match(err.error.message, /FRAME_TOO_LARGE: frame of 104857600 bytes exceeds maxFrameBytes=4194304/);
+  assert.equal(err.error.reason, 'FRAME_TOO_LARGE');
+  assert.match(err.error.message, /^frame of 104857600 bytes exceeds maxFrameBytes=4194304/);
   assert.deepEqual(c.frames[1], { type: 'REPLY', got: { type: 'QUERY', id: 'after' } });
   assert.ok(h.log.findEvent('bad-frame', { code: 'FRAME_TOO_LARGE' }));
   c.socket.destroy();

@@ -2,15 +2,13 @@
 // Reads run on this node's database; anything that writes goes to the core, which forwards it
 // to the coordinator. Every request is validated and bounded; a bad one gets an ERROR frame and
 // the connection (and the node) keep going.
-import { ErrorCode, errorInfo, type ErrorInfo } from '../../errors.js';
+import { ErrorCode, errorInfo, statementErrorInfo, toErrorInfo, type ErrorInfo } from '../../errors.js';
 import type { Outcome } from '../../core/types.js';
 import { classifyScript } from '../../sql/index.js';
 import type { SqlEngine, SqlValue, Statement, StatementResult } from '../../storage/sql-engine.js';
 import { encodeClientCommand, type WriteResult } from '../../apply/command.js';
 import type { FramedConnection } from '../../net/listener.js';
 import { LogRateLimiter, type Logger } from '../../util/logger-port.js';
-import { toErrorInfo } from '../../apply/write-executor.js';
-import type { SessionError } from '../../sessions/session-port.js';
 import type { SqlSession } from '../../sessions/sql-session.js';
 
 export interface ClientServerOptions {
@@ -167,7 +165,7 @@ export class ClientServer {
     const task = async (): Promise<void> => {
       const outcome = params.length > 0 ? await session.execute(sql, params, id) : await session.query(sql, { multiStatements: true, requestId: id });
       const inTransaction = session.status().inTransaction;
-      if (outcome.error !== null) conn.send({ ...errorFrame(id, sessionErrorInfo(outcome.error)), transaction: inTransaction });
+      if (outcome.error !== null) conn.send({ ...errorFrame(id, outcome.error), transaction: inTransaction });
       else conn.send({ ...resultFrame(id, outcome.results, false), transaction: inTransaction });
     };
     cs.tail = cs.tail.then(task).catch((err: unknown) => {
@@ -184,7 +182,7 @@ export class ClientServer {
       const statements: Statement[] = script.statements.map((s) => (params.length > 0 ? { sql: s.sql, params } : { sql: s.sql }));
       this.opts.engine.read(statements).then(
         (results) => conn.send(resultFrame(id, results, false)),
-        (err: unknown) => conn.send(errorFrame(id, toErrorInfo(err, ErrorCode.SQL_ERROR))),
+        (err: unknown) => conn.send(errorFrame(id, toErrorInfo(err))),
       );
       return;
     }
@@ -258,16 +256,9 @@ export function outcomeToFrame(id: string, outcome: Outcome): object {
   if (!outcome.ok) return errorFrame(id, outcome.error);
   const r = outcome.result as WriteResult | null;
   if (r === null || typeof r !== 'object') return resultFrame(id, [], outcome.duplicate);
-  if (!r.ok) return errorFrame(id, errorInfo(ErrorCode.SQL_ERROR, `${r.error.code}: ${r.error.message}`));
+  if (!r.ok) return errorFrame(id, statementErrorInfo(r.error));
   return resultFrame(id, r.results, outcome.duplicate);
 }
 
 
 
-const ERROR_CODES: ReadonlySet<string> = new Set(Object.values(ErrorCode));
-
-/** A session's error as a JSON-protocol error: database codes travel inside SQL_ERROR as "CODE: message". */
-function sessionErrorInfo(e: SessionError): ErrorInfo {
-  if (ERROR_CODES.has(e.code)) return errorInfo(e.code as ErrorCode, e.message);
-  return errorInfo(ErrorCode.SQL_ERROR, `${e.code}: ${e.message}`);
-}

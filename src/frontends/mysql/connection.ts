@@ -39,7 +39,8 @@ import {
   type ErrPacket,
   type RowFormat,
 } from './results.js';
-import type { MysqlSessionPort, SessionError, SessionOutcome } from '../../sessions/session-port.js';
+import type { MysqlSessionPort, SessionOutcome } from '../../sessions/session-port.js';
+import type { ErrorInfo } from '../../errors.js';
 import { PayloadReader, PayloadWriter, ProtocolError } from './wire.js';
 
 export interface SessionInfo {
@@ -49,7 +50,7 @@ export interface SessionInfo {
   readonly connectionId: number;
 }
 
-export type CreateSession = (info: SessionInfo) => MysqlSessionPort | SessionError;
+export type CreateSession = (info: SessionInfo) => MysqlSessionPort | ErrorInfo;
 
 export interface ConnectionConfig {
   readonly connectionId: number;
@@ -427,7 +428,7 @@ export class MysqlConnection {
    * The result columns of a statement being prepared, or why it cannot be prepared: from the
    * session's describe() when it has one, else from a LIMIT 0 probe (describe.ts).
    */
-  private async describe(session: MysqlSessionPort, sql: string, paramCount: number): Promise<ColumnPlan[] | SessionError> {
+  private async describe(session: MysqlSessionPort, sql: string, paramCount: number): Promise<ColumnPlan[] | ErrorInfo> {
     const d = session.describe === undefined ? null : await session.describe(sql);
     if (d !== null) {
       if ('code' in d) return d;
@@ -503,6 +504,6 @@ export class MysqlConnection {
   }
 }
 
-function isSession(x: MysqlSessionPort | SessionError): x is MysqlSessionPort {
+function isSession(x: MysqlSessionPort | ErrorInfo): x is MysqlSessionPort {
   return typeof (x as MysqlSessionPort).query === 'function';
 }

@@ -3,7 +3,7 @@
 // to handle (Galera's 1047 08S01 for a node that cannot serve, 1213 40001 for "retry the transaction").
 // mysql2's full error table (mysql2/lib/constants/errors.js) is not importable (the package's
 // "exports" hides it), so the common MySQL error names are listed here.
-import type { SessionError } from '../../sessions/session-port.js';
+import { ErrorCode, type ClusterErrorCode, type ErrorInfo } from '../../errors.js';
 import type { ErrPacket } from './results.js';
 
 /** MySQL error names -> [errno, SQLSTATE]. */
@@ -61,8 +61,8 @@ export const MYSQL_ERRORS: Readonly<Record<string, readonly [number, string]>> =
   ER_MAX_PREPARED_STMT_COUNT_REACHED: [1461, '42000'],
 };
 
-/** replisql ErrorCode -> [errno, SQLSTATE]. */
-const CLUSTER_ERRORS: Readonly<Record<string, readonly [number, string]>> = {
+/** replisql's cluster error codes -> [errno, SQLSTATE] (BAD_REQUEST is mapped by what it is about). */
+const CLUSTER_ERRORS: Readonly<Record<Exclude<ClusterErrorCode, 'BAD_REQUEST'>, readonly [number, string]>> = {
   NO_QUORUM: [1047, '08S01'],
   NO_COORDINATOR: [1047, '08S01'],
   UNHEALTHY: [1047, '08S01'],
@@ -97,23 +97,19 @@ function sqliteError(code: string, message: string): readonly [number, string] |
   return [1105, 'HY000'];
 }
 
-/** The ERR packet content for a session error. */
-export function errPacketOf(e: SessionError): ErrPacket {
-  const cluster = CLUSTER_ERRORS[e.code];
-  if (cluster !== undefined) {
-    return { errno: cluster[0], sqlState: cluster[1], message: `replisql ${e.code}: ${e.message}` };
+/** The ERR packet for an error: SQL errors keep the database's numbers; cluster errors get the table above. */
+export function errPacketOf(e: ErrorInfo): ErrPacket {
+  if (e.code === ErrorCode.SQL_ERROR) {
+    const { engineCode, errno, sqlState } = e.sql;
+    const mapped = MYSQL_ERRORS[engineCode] ?? sqliteError(engineCode, e.message) ?? (/unknown database/i.test(e.message) ? ([1049, '42000'] as const) : null);
+    return { errno: errno ?? mapped?.[0] ?? 1105, sqlState: sqlState ?? mapped?.[1] ?? 'HY000', message: e.message };
   }
-  if (e.code === 'BAD_REQUEST') {
+  if (e.code === ErrorCode.BAD_REQUEST) {
     const aboutSql = /sql|syntax|statement|token|parse/i.test(e.message);
     return aboutSql
       ? { errno: 1064, sqlState: '42000', message: `replisql BAD_REQUEST: ${e.message}` }
       : { errno: 1105, sqlState: 'HY000', message: `replisql BAD_REQUEST: ${e.message}` };
   }
-  const known = MYSQL_ERRORS[e.code];
-  const fromSqlite = sqliteError(e.code, e.message);
-  const fromText = /unknown database/i.test(e.message) ? ([1049, '42000'] as const) : null;
-  const mapped = known ?? fromSqlite ?? fromText;
-  const errno = e.errno ?? mapped?.[0] ?? 1105;
-  const sqlState = e.sqlState ?? mapped?.[1] ?? 'HY000';
-  return { errno, sqlState, message: e.message };
+  const [errno, sqlState] = CLUSTER_ERRORS[e.code];
+  return { errno, sqlState, message: `replisql ${e.code}: ${e.message}` };
 }

@@ -90,7 +90,7 @@ export class FollowerApply {
             out.push(r.result);
             continue;
           }
-          if (r.errno !== undefined && TRANSACTION_ROLLBACK_ERRNOS.has(r.errno)) {
+          if (r.error.errno !== undefined && TRANSACTION_ROLLBACK_ERRNOS.has(r.error.errno)) {
             // The server rolled back the whole transaction: start over entry by entry.
             await query(w, 'ROLLBACK').catch(() => undefined);
             return null;
@@ -181,7 +181,7 @@ export class FollowerApply {
           await this.s.opts.faults?.beforeDdl?.(e.index, i);
           const out = await this.exec.execWrite(w, a, plan.contexts[i], false);
           if (!out.ok) {
-            const errno = out.errno;
+            const errno = out.error.errno;
             if (resumedDdl && i === start && errno !== undefined && DDL_ALREADY_DONE_ERRNOS.has(errno)) {
               // The crash came after this schema change took effect: it is done.
               results.push(emptyResult());

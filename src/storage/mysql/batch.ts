@@ -74,7 +74,7 @@ export class CoordinatorBatch {
           }
           const out = await this.exec.execWrite(w, a, ctx, true, true);
           if (!out.ok) {
-            if (out.errno !== undefined && TRANSACTION_ROLLBACK_ERRNOS.has(out.errno)) {
+            if (out.error.errno !== undefined && TRANSACTION_ROLLBACK_ERRNOS.has(out.error.errno)) {
               // The server rolled back the whole transaction (deadlock, lock wait timeout with
               // innodb_rollback_on_timeout): the batch is gone.
               await query(w, 'ROLLBACK').catch(() => undefined);

@@ -10,7 +10,7 @@ import { ConfigError, ErrorCode } from '../../errors.js';
 import { EngineLifecycle, ReadGate, type EngineStatus } from '../engine-lifecycle.js';
 import { EngineCode, SqlEngineError } from '../sql-engine.js';
 import type { FenceRow } from './fence.js';
-import { classifyMysqlError, errorCodeOf, errorMessageOf, quoteIdent, quoteString, type MysqlErrorLike } from './mysql-context.js';
+import { classifyMysqlError, errorCodeOf, errorMessageOf, serverErrorOf, quoteIdent, quoteString, type MysqlErrorLike } from './mysql-context.js';
 import type { MysqlSettings } from './options.js';
 import { delay, destroyConnection, endConnection, query, rowsOf } from './query.js';
 
@@ -231,7 +231,8 @@ export class MysqlConnections {
       if (errno === 1969 || errno === 3024) {
         throw new SqlEngineError(ErrorCode.SQL_ERROR, EngineCode.READ_TIMEOUT, `read did not finish within ${this.s.readTimeoutMs} ms and was stopped by the server`);
       }
-      throw new SqlEngineError(ErrorCode.SQL_ERROR, code, errorMessageOf(err));
+      const { code: engineCode, message, ...numbers } = serverErrorOf(err);
+      throw new SqlEngineError(ErrorCode.SQL_ERROR, engineCode, message, { ...numbers, cause: err });
     } finally {
       if (destroy) destroyConnection(c);
       else c.release();
@@ -368,7 +369,10 @@ export class MysqlConnections {
     const undone = await this.tryRollback(w, mode);
     if (!undone) return this.lose(w, `could not roll back after ${what}`, EngineCode.UNHEALTHY, false);
     if (hadBatch && !this.batchOpen) return this.markFatal(`the batch was rolled back after ${what}`, EngineCode.UNHEALTHY);
-    if (kind === 'environment') return new SqlEngineError(ErrorCode.SQL_ERROR, errorCodeOf(err), `${what} (nothing was applied; retry)`);
+    if (kind === 'environment') {
+      const { code: engineCode, message: _message, ...numbers } = serverErrorOf(err);
+      return new SqlEngineError(ErrorCode.SQL_ERROR, engineCode, `${what} (nothing was applied; retry)`, { ...numbers, cause: err });
+    }
     return new SqlEngineError(ErrorCode.INTERNAL, EngineCode.INTERNAL, `write failed: ${what}`);
   }
 

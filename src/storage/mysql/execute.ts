@@ -11,14 +11,12 @@ import {
   analyzeStatement,
   classifyMysqlError,
   contextSetSql,
-  errorCodeOf,
-  errorMessageOf,
   idForContext,
   StatementRefusal,
   unpinnableInsert,
   validateContext,
   type AnalyzedStatement,
-  type MysqlErrorLike,
+  serverErrorOf,
 } from './mysql-context.js';
 import type { MysqlSettings } from './options.js';
 import { columnTypesOf, query, rowsOf, runQuery, SERVER_STATUS_IN_TRANS, type QueryOutcome } from './query.js';
@@ -35,7 +33,7 @@ export interface Plan {
 
 export type WriteOutcome =
   | { ok: true; result: StatementResult; insertId: number | string | null }
-  | { ok: false; error: Omit<StatementError, 'statementIndex'>; errno?: number };
+  | { ok: false; error: Omit<StatementError, 'statementIndex'> };
 
 export class WriteStatements {
   constructor(
@@ -98,8 +96,7 @@ export class WriteStatements {
       out = await runQuery(w, a.text, { timeoutMs: a.kind === 'ddl' ? 0 : this.s.writeTimeoutMs, maxRows: this.s.maxResultRows });
     } catch (err) {
       if (classifyMysqlError(err) !== 'statement') throw err;
-      const errno = (err as MysqlErrorLike).errno;
-      return { ok: false, error: { code: errorCodeOf(err), message: errorMessageOf(err) }, ...(errno === undefined ? {} : { errno }) };
+      return { ok: false, error: serverErrorOf(err) };
     }
     if (out.kind === 'ok') {
       if (a.orderSensitive !== null && out.affectedRows > 1) {

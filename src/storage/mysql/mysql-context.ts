@@ -634,6 +634,7 @@ export type MysqlErrorKind = 'statement' | 'environment' | 'connection' | 'other
 export interface MysqlErrorLike {
   readonly code?: string;
   readonly errno?: number;
+  readonly sqlState?: string;
   readonly fatal?: boolean;
   readonly sqlMessage?: string;
   readonly message?: string;
@@ -654,6 +655,14 @@ export function classifyMysqlError(e: unknown): MysqlErrorKind {
 export function errorCodeOf(e: unknown): string {
   const err = e as MysqlErrorLike | null;
   return typeof err?.code === 'string' && err.code !== '' ? err.code : typeof err?.errno === 'number' ? `ER_${err.errno}` : 'MYSQL_ERROR';
+}
+
+/** A mysql2 error as what the server said: code, message, errno and SQLSTATE when present. */
+export function serverErrorOf(e: unknown): { readonly code: string; readonly message: string; readonly errno?: number; readonly sqlState?: string } {
+  const err = e as MysqlErrorLike | null;
+  const errno = typeof err?.errno === 'number' && err.errno > 0 ? err.errno : undefined;
+  const sqlState = typeof err?.sqlState === 'string' && /^[0-9A-Z]{5}$/.test(err.sqlState) ? err.sqlState : undefined;
+  return { code: errorCodeOf(e), message: errorMessageOf(e), ...(errno === undefined ? {} : { errno }), ...(sqlState === undefined ? {} : { sqlState }) };
 }
 
 export function errorMessageOf(e: unknown): string {

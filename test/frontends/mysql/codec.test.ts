@@ -1,5 +1,6 @@
 // Codec tests on packets captured from real clients and a real MariaDB server
 // (fixtures/mariadb-capture.ts says how they were captured).
+import { ErrorCode, errorInfo, isErrorCode, sqlErrorInfo } from '../../../src/errors.js';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { cachingSha2Token, nativePasswordToken, newScramble, verifyPassword } from '../../../src/frontends/mysql/auth.js';
@@ -362,14 +363,14 @@ describe('error mapping', () => {
   ];
   for (const [code, message, errno, sqlState] of cases) {
     test(`${code}: ${message} -> ${errno} ${sqlState}`, () => {
-      const p = errPacketOf({ code, message });
+      const p = errPacketOf(isErrorCode(code) && code !== 'SQL_ERROR' ? errorInfo(code, message) : sqlErrorInfo({ engineCode: code }, message));
       assert.equal(p.errno, errno);
       assert.equal(p.sqlState, sqlState);
     });
   }
   test('given errno and SQLSTATE win; cluster errors say which layer spoke; database messages pass through', () => {
-    assert.deepEqual(errPacketOf({ code: 'ER_X', message: 'm', errno: 1234, sqlState: '12345' }), { errno: 1234, sqlState: '12345', message: 'm' });
-    assert.equal(errPacketOf({ code: 'NO_QUORUM', message: 'no majority' }).message, 'replisql NO_QUORUM: no majority');
-    assert.equal(errPacketOf({ code: 'SQLITE_ERROR', message: 'no such table: t' }).message, 'no such table: t');
+    assert.deepEqual(errPacketOf(sqlErrorInfo({ engineCode: 'ER_X', errno: 1234, sqlState: '12345' }, 'm')), { errno: 1234, sqlState: '12345', message: 'm' });
+    assert.equal(errPacketOf(errorInfo(ErrorCode.NO_QUORUM, 'no majority')).message, 'replisql NO_QUORUM: no majority');
+    assert.equal(errPacketOf(sqlErrorInfo({ engineCode: 'SQLITE_ERROR' }, 'no such table: t')).message, 'no such table: t');
   });
 });

@@ -2,7 +2,8 @@
 // in tests (the node's real session is src/shell/sql-session.ts). Columns declared DATE, DATETIME,
 // ... get `columnTypes` so the typed path is tested too; expressions are left to inference.
 import Database from 'better-sqlite3';
-import type { MysqlSessionPort, SessionError, SessionOutcome, SessionStatus } from '../../../src/sessions/session-port.js';
+import type { MysqlSessionPort, SessionOutcome, SessionStatus } from '../../../src/sessions/session-port.js';
+import { sqlErrorInfo, type ErrorInfo } from '../../../src/errors.js';
 import { splitStatements } from '../../../src/sql/index.js';
 import type { ColumnType, SqlValue, StatementDescription, StatementResult } from '../../../src/storage/sql-engine.js';
 
@@ -37,9 +38,9 @@ function toParam(v: SqlValue): unknown {
   return v;
 }
 
-function sessionError(e: unknown): SessionError {
+function sessionError(e: unknown): ErrorInfo {
   const err = e as { code?: unknown; message?: unknown };
-  return { code: typeof err.code === 'string' ? err.code : 'SQLITE_ERROR', message: String(err.message ?? e) };
+  return sqlErrorInfo({ engineCode: typeof err.code === 'string' ? err.code : 'SQLITE_ERROR' }, String(err.message ?? e));
 }
 
 export class SqliteTestSession implements MysqlSessionPort {
@@ -55,7 +56,7 @@ export class SqliteTestSession implements MysqlSessionPort {
   }
 
   /** COM_STMT_PREPARE's question, answered by SQLite's own prepare (absent unless asked for). */
-  describe?: (sql: string) => Promise<StatementDescription | SessionError> = async (sql) => {
+  describe?: (sql: string) => Promise<StatementDescription | ErrorInfo> = async (sql) => {
     try {
       const stmt = this.db.prepare(sql);
       const columns = stmt.reader ? stmt.columns().map((c) => ({ name: c.name, type: declaredType(c.type) })) : [];
@@ -74,10 +75,10 @@ export class SqliteTestSession implements MysqlSessionPort {
     try {
       parts = splitStatements(sql, { dialect: 'sqlite' });
     } catch (e) {
-      return { results: [], error: { code: 'SQLITE_ERROR', message: `syntax error: ${(e as Error).message}` } };
+      return { results: [], error: sqlErrorInfo({ engineCode: 'SQLITE_ERROR' }, `syntax error: ${(e as Error).message}`) };
     }
     if (parts.length > 1 && !opts.multiStatements) {
-      return { results: [], error: { code: 'ER_PARSE_ERROR', message: 'You have an error in your SQL syntax: multiple statements need CLIENT_MULTI_STATEMENTS' } };
+      return { results: [], error: sqlErrorInfo({ engineCode: 'ER_PARSE_ERROR' }, 'You have an error in your SQL syntax: multiple statements need CLIENT_MULTI_STATEMENTS') };
     }
     const results: StatementResult[] = [];
     for (const part of parts) {
@@ -93,7 +94,7 @@ export class SqliteTestSession implements MysqlSessionPort {
     return 'error' in r ? { results: [], error: r.error } : { results: [r.result], error: null };
   }
 
-  private run(sql: string, params: readonly SqlValue[]): { result: StatementResult } | { error: SessionError } {
+  private run(sql: string, params: readonly SqlValue[]): { result: StatementResult } | { error: ErrorInfo } {
     try {
       const stmt = this.db.prepare(sql);
       stmt.safeIntegers(true);
@@ -120,8 +121,8 @@ export class SqliteTestSession implements MysqlSessionPort {
     }
   }
 
-  useDatabase(name: string): SessionError | null {
-    if (name !== 'test') return { code: 'ER_BAD_DB_ERROR', message: `Unknown database '${name}'` };
+  useDatabase(name: string): ErrorInfo | null {
+    if (name !== 'test') return sqlErrorInfo({ engineCode: 'ER_BAD_DB_ERROR' }, `Unknown database '${name}'`);
     this.database = name;
     return null;
   }

@@ -1,4 +1,5 @@
 // Starts a MysqlServer on 127.0.0.1 (a free port) backed by SqliteTestSession, for the tests.
+import { sqlErrorInfo } from '../../../src/errors.js';
 import type Database from 'better-sqlite3';
 import { MysqlServer, type MysqlServerOptions } from '../../../src/frontends/mysql/server.js';
 import { nullLogger } from '../../../src/util/logger-port.js';
@@ -26,7 +27,7 @@ export async function startTestServer(overrides: Partial<MysqlServerOptions> = {
     logger: nullLogger,
     createSession: (info) => {
       if (info.database !== null && info.database !== 'test') {
-        return { code: 'ER_BAD_DB_ERROR', message: `Unknown database '${info.database}'` };
+        return sqlErrorInfo({ engineCode: 'ER_BAD_DB_ERROR' }, `Unknown database '${info.database}'`);
       }
       const s = new SqliteTestSession(db, withDescribe);
       sessions.push(s);
