@@ -717,6 +717,7 @@ export class CoreNode {
     this.emittedIndex = Math.max(this.emittedIndex, meta.index);
     this.persistedIndex = Math.max(Math.min(this.persistedIndex, this.log.lastIndex()), meta.index);
     this.out.events.push({ type: 'snapshot-installed', index: meta.index });
+    this.requests.releaseApplied();
     if (this.leaderId !== null && this.role === Role.FOLLOWER) {
       this.send(this.leaderId, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: meta.index, probeIndex: 0, reason: '' });
     }
@@ -816,7 +817,7 @@ export class CoreNode {
       if (entries.length === 0 && !probe) return;
       this.send(peer, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm, entries, commitIndex: this.commitIndex });
       const last = entries[entries.length - 1];
-      prog.sentReplicate(last === undefined ? null : last.index);
+      prog.sentReplicate(last === undefined ? null : last.index, this.commitIndex);
       if (last === undefined) return;
       probe = false;
     }
@@ -859,6 +860,23 @@ export class CoreNode {
     }
   }
 
+  /**
+   * Followers learn that the commit index advanced within one round trip, not at the next heartbeat:
+   * a peer that nothing in flight will tell gets one empty REPLICATE carrying it (at most one per
+   * peer per step, and none while REPLICATEs to it are unacknowledged: their acks lead to the next
+   * send, which carries the newer commit index).
+   */
+  private notifyCommit(): void {
+    for (const p of this.peers) {
+      const prog = this.progress.get(p);
+      if (prog === undefined || !this.online.has(p) || !prog.needsCommitNotice(this.commitIndex)) continue;
+      if (prog.next <= this.log.base().index) continue;
+      const prevIndex = prog.next - 1;
+      this.send(p, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm: this.log.termAt(prevIndex) as number, entries: [], commitIndex: this.commitIndex });
+      prog.sentReplicate(null, this.commitIndex);
+    }
+  }
+
   private onSnapshotReady(to: NodeId, index: number, data: string): void {
     const prog = this.progress.get(to);
     if (this.role !== Role.LEADER || !prog) return;
@@ -879,6 +897,7 @@ export class CoreNode {
     this.appliedIndex = Math.min(index, this.emittedIndex);
     const e = this.log.entry(index);
     this.requests.noteApplied(index, e?.requestId ?? null, result);
+    this.requests.releaseApplied();
     this.maybeCompact();
     this.reviewHeldTakeover();
   }
@@ -904,7 +923,10 @@ export class CoreNode {
       this.out.committed.push(this.log.entry(i) as Entry);
     }
     if (upTo > this.emittedIndex) this.emittedIndex = upTo;
-    if (this.role === Role.LEADER) this.requests.completeCoordinatorRequests();
+    if (this.role === Role.LEADER) {
+      this.requests.completeCoordinatorRequests();
+      this.notifyCommit();
+    }
     if (this.hardDirty) {
       this.out.hardState = { term: this.term, votedFor: this.votedFor };
       this.hardDirty = false;

@@ -15,6 +15,8 @@ export class PeerProgress {
   lastAckTick: number;
   snapshotRequestedAt: number | null = null;
   lastCatchUpEventTick = -Infinity;
+  /** The commit index carried by the last REPLICATE sent to this peer. */
+  sentCommit = 0;
 
   constructor(next: number, now: number) {
     this.next = next;
@@ -49,10 +51,19 @@ export class PeerProgress {
     return true;
   }
 
-  /** A REPLICATE went out; `lastSent` is the index of its last entry, null for an empty one. */
-  sentReplicate(lastSent: number | null): void {
+  /** A REPLICATE went out carrying `commitIndex`; `lastSent` is the index of its last entry, null for an empty one. */
+  sentReplicate(lastSent: number | null, commitIndex: number): void {
     this.inflight++;
     if (lastSent !== null) this.next = lastSent + 1;
+    this.sentCommit = Math.max(this.sentCommit, commitIndex);
+  }
+
+  /**
+   * The peer should be told of a commit index it has not been sent, and nothing in flight to it will
+   * carry it (every REPLICATE sent so far was acknowledged, so its ack would not trigger another).
+   */
+  needsCommitNotice(commitIndex: number): boolean {
+    return !this.probing && this.inflight === 0 && this.sentCommit < commitIndex && this.snapshotRequestedAt === null;
   }
 
   snapshotSent(index: number): void {

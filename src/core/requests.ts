@@ -48,8 +48,12 @@ interface OriginRequest {
   readonly ack: AckLevel;
   readonly deadlineTick: number;
   readonly coordinatorDeadlineTick: number;
-  /** waiting: no coordinator to send to; sent: handed to the coordinator (maybe ourselves). */
-  state: 'waiting' | 'sent';
+  /**
+   * waiting: no coordinator to send to; sent: handed to the coordinator (maybe ourselves); applying:
+   * committed, answered once this node has applied it too (`committed` holds the outcome).
+   */
+  state: 'waiting' | 'sent' | 'applying';
+  committed: (Outcome & { readonly ok: true }) | null;
   sentTo: NodeId | null;
   sentAtTick: number;
   /** Attempts handed to a coordinator that have not been definitely refused. */
@@ -154,6 +158,7 @@ export class ClientRequests {
       sentAtTick: this.host.now(),
       unresolvedAttempts: 0,
       possiblyLogged: false,
+      committed: null,
     };
     this.originRequests.set(requestId, req);
     this.routeOriginRequest(req);
@@ -198,7 +203,7 @@ export class ClientRequests {
   /** Delivers an outcome produced by the coordinator (possibly ourselves) to the waiting origin request. */
   private onOutcomeForOrigin(requestId: string, outcome: Outcome): void {
     const req = this.originRequests.get(requestId);
-    if (!req) return;
+    if (!req || req.state === 'applying') return; // already committed; a late duplicate answer
     if (!outcome.ok) {
       if (DEFINITE_REFUSALS.has(outcome.error.code)) req.unresolvedAttempts = Math.max(0, req.unresolvedAttempts - 1);
       else if (outcome.error.code === ErrorCode.UNKNOWN_OUTCOME) req.possiblyLogged = true;
@@ -222,12 +227,41 @@ export class ClientRequests {
   }
 
   private finishOrigin(requestId: string, outcome: Outcome): void {
-    if (!this.originRequests.delete(requestId)) return;
+    const req = this.originRequests.get(requestId);
+    if (req === undefined || req.state === 'applying') return;
+    if (outcome.ok && req.ack !== 'one' && this.host.appliedIndex() < outcome.index) {
+      // Acknowledged means visible here: every session on this node must see the write once its
+      // client is answered, so the answer waits for this node's own apply ('one' does not wait:
+      // it answers before any node applied the write).
+      req.state = 'applying';
+      req.committed = outcome;
+      return;
+    }
+    this.originRequests.delete(requestId);
     this.host.out().replies.push({ requestId, outcome });
+  }
+
+  /** This node applied more entries: answer the committed writes they cover. */
+  releaseApplied(): void {
+    const applied = this.host.appliedIndex();
+    for (const req of this.originRequests.values()) {
+      if (req.state !== 'applying' || req.committed === null || req.committed.index > applied) continue;
+      this.originRequests.delete(req.requestId);
+      this.host.out().replies.push({ requestId: req.requestId, outcome: req.committed });
+    }
   }
 
   expireOriginRequests(): void {
     for (const req of [...this.originRequests.values()]) {
+      if (req.state === 'applying') {
+        if (this.host.now() < req.deadlineTick || req.committed === null) continue;
+        // Committed, but this node's database is behind (or unavailable): the write is not lost,
+        // so the client gets its success; the event says that local sessions may not see it yet.
+        this.originRequests.delete(req.requestId);
+        this.host.out().events.push({ type: 'acknowledged-before-local-apply', requestId: req.requestId, index: req.committed.index, appliedIndex: this.host.appliedIndex() });
+        this.host.out().replies.push({ requestId: req.requestId, outcome: req.committed });
+        continue;
+      }
       if (req.state === 'waiting') {
         if (this.host.now() < req.deadlineTick && this.host.now() - req.sentAtTick >= this.cfg.heartbeatIntervalTicks * 2 && (this.host.isLeader() || this.host.hasLiveLeader())) {
           this.routeOriginRequest(req);

@@ -224,6 +224,11 @@ export type CoreEvent =
   | { readonly type: 'catch-up'; readonly peer: NodeId; readonly matchIndex: number; readonly lastIndex: number }
   | { readonly type: 'snapshot-sent'; readonly peer: NodeId; readonly index: number }
   | { readonly type: 'snapshot-installed'; readonly index: number }
+  /**
+   * A committed write was answered before this node applied it (its database did not catch up within
+   * the write timeout): sessions on this node may not see it yet.
+   */
+  | { readonly type: 'acknowledged-before-local-apply'; readonly requestId: string; readonly index: number; readonly appliedIndex: number }
   | { readonly type: 'message-rejected'; readonly from: NodeId; readonly reason: string };
 
 /**
@@ -235,7 +240,7 @@ export type CoreEvent =
  * 3. fsync, feed `Persisted`, then send `messagesAfterPersist` (acks, votes, anything that
  *    promises what was just written: etcd's `msgsAfterAppend`);
  * 4. install `snapshotToInstall`, apply `committed` in order (feed `Applied` back), then `compactUpTo`;
- * 5. answer `replies`; start `prepare` work; build requested snapshots.
+ * 5. report `events`; answer `replies`; start `prepare` work; build requested snapshots.
  * Which message goes in which list is the core's decision, never the driver's.
  */
 export interface Ready {

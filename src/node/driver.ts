@@ -6,7 +6,7 @@
 // Readys are carried out together, in the order the core demands (see Ready in core/types.ts):
 // all writes, the messages that may overtake the fsync, ONE fsync for the burst (group commit),
 // `Persisted`, the messages that had to wait, then per Ready: snapshot install, applies,
-// compaction, replies, events, prepare work, snapshot builds. Inputs that arrive while a burst
+// compaction, events, replies, prepare work, snapshot builds. Inputs that arrive while a burst
 // is being carried out (ports reporting back synchronously) are queued for the next burst.
 import type { CoreNode } from '../core/node.js';
 import type { Entry, Input, Ready, SnapshotMeta } from '../core/types.js';
@@ -81,9 +81,10 @@ export class NodeDriver {
       if (ready.snapshotToInstall !== null) this.installSnapshot(ready.snapshotToInstall.meta, ready.snapshotToInstall.data);
       if (ready.committed.length > 0) this.ports.stateMachine.apply(ready.committed);
       if (ready.compactUpTo !== null) log.compact(ready.compactUpTo);
-      // 5. clients, events, the coordinator's write path, snapshots for peers
-      for (const r of ready.replies) this.ports.writes.reply(r);
+      // 5. events (before the replies they may explain), clients, the coordinator's write path,
+      //    snapshots for peers
       for (const ev of ready.events) this.ports.events(ev);
+      for (const r of ready.replies) this.ports.writes.reply(r);
       if (ready.prepare.length > 0) this.ports.writes.prepare(ready.prepare);
       for (const to of ready.snapshotRequests) this.ports.stateMachine.buildSnapshot(to);
     }

@@ -60,6 +60,9 @@ export function logCoreEvent(l: Logger, ctx: EventLogContext, ev: CoreEvent): vo
     case 'message-rejected':
       l.warn(f, `rejected a message from node ${ev.from}: ${ev.reason}`);
       return;
+    case 'acknowledged-before-local-apply':
+      l.warn(f, `write ${ev.requestId} (index ${ev.index}) acknowledged before this node applied it (applied up to ${ev.appliedIndex}): the database is behind`);
+      return;
     default:
       assertNever(ev, 'core event');
   }

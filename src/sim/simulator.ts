@@ -123,7 +123,10 @@ export class Simulator {
       batchProposals: true,
       ...(opts.driverUnsafe ? { driverUnsafe: opts.driverUnsafe } : {}),
       onReply: (node, reply) => this.onReply(node, reply),
-      ...(opts.trace ? { onEvent: (node: NodeId, ev: CoreEvent) => ev.type !== 'peer-online' && ev.type !== 'replication-rejected' && this.cluster.trace(`n${node} ${JSON.stringify(ev)}`) } : {}),
+      onEvent: (node: NodeId, ev: CoreEvent) => {
+        if (ev.type === 'acknowledged-before-local-apply') this.answeredBeforeApply.add(`${node}:${ev.requestId}`);
+        if (opts.trace && ev.type !== 'peer-online' && ev.type !== 'replication-rejected') this.cluster.trace(`n${node} ${JSON.stringify(ev)}`);
+      },
       trace: (line) => {
         if (opts.trace) this.traceLines.push(line);
       },
@@ -315,13 +318,22 @@ export class Simulator {
     return rid;
   }
 
+  /** node:requestId of writes the core answered before its node applied them (it says so with an event). */
+  private readonly answeredBeforeApply = new Set<string>();
+
   private onReply(node: NodeId, { requestId, outcome }: ClientReply): void {
     const st = this.requests.get(requestId);
     if (st === undefined) throw new InvariantViolation('reply-to-known-request', `node ${node} answered unknown request ${requestId}`);
     st.outcomes++;
     if (outcome.ok) {
       this.extra.writesAcknowledged++;
-      if (st.ack !== 'one') this.cluster.checker.checkAcknowledged(requestId, outcome.index);
+      if (st.ack !== 'one') {
+        this.cluster.checker.checkAcknowledged(requestId, outcome.index);
+        // Acknowledged means visible where it was acknowledged: the answering node applied it.
+        if (!this.cluster.node(node).db.sm.hasApplied(requestId) && !this.answeredBeforeApply.has(`${node}:${requestId}`)) {
+          throw new InvariantViolation('acknowledged-visible-locally', `node ${node} acknowledged ${requestId} (index ${outcome.index}, duplicate ${outcome.duplicate}, ack ${st.ack}) before applying it; core applied ${this.cluster.core(node).status().appliedIndex}, database applied ${this.cluster.node(node).db.sm.appliedIndex}`);
+        }
+      }
     } else {
       this.extra.writesFailed++;
       if (requestId.startsWith('probe') && this.healed) {
