@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type FrameEvent } from '../wire/framing.js';
 import { ErrorCode, errorInfo, isErrorCode, MAX_ERROR_MESSAGE_CHARS, parseErrorInfo, ReplisqlError, type ErrorInfo } from '../errors.js';
+import { READ_CONSISTENCY_LEVELS, type ReadConsistency } from '../core/types.js';
 
 // ---------------------------------------------------------------- endpoints
 
@@ -177,6 +178,15 @@ function describeZodError(err: z.ZodError): string {
 }
 
 
+export interface QueryOptions {
+  /** The request id (idempotency key); a fresh UUID when absent. */
+  readonly id?: string;
+  /** The read level of this request (docs/consistency.md); the node's default when absent. */
+  readonly consistency?: ReadConsistency;
+  /** The bound of the `bounded` level for this request, in ms. */
+  readonly maxStalenessMs?: number;
+}
+
 // ---------------------------------------------------------------- errors
 
 /** No configured endpoint could be reached (nothing was sent, or a read could not be completed). */
@@ -332,7 +342,7 @@ export class ReplisqlClient {
   }
 
   /** Runs the SQL (one or more statements) and returns one result per statement. */
-  async query(sql: string, params: readonly SqlParam[] = [], opts: { readonly id?: string } = {}): Promise<StatementResult[]> {
+  async query(sql: string, params: readonly SqlParam[] = [], opts: QueryOptions = {}): Promise<StatementResult[]> {
     return [...(await this.queryDetailed(sql, params, opts)).results];
   }
 
@@ -341,7 +351,7 @@ export class ReplisqlClient {
    * (`duplicate`) and which endpoint answered. Pass `opts.id` to retry a write whose outcome was
    * unknown: the same id is applied at most once.
    */
-  async queryDetailed(sql: string, params: readonly SqlParam[] = [], opts: { readonly id?: string } = {}): Promise<QueryResponse> {
+  async queryDetailed(sql: string, params: readonly SqlParam[] = [], opts: QueryOptions = {}): Promise<QueryResponse> {
     if (typeof sql !== 'string') throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'sql must be a string');
     if (!Array.isArray(params)) throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'params must be an array');
     params.forEach(checkParam);
@@ -349,7 +359,14 @@ export class ReplisqlClient {
     if (!/^[\x21-\x7e]{1,128}$/.test(id)) {
       throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'id must be 1-128 printable ASCII characters without spaces');
     }
-    const answer = await this.request('QUERY', id, { sql, params: [...params] });
+    if (opts.consistency !== undefined && !(READ_CONSISTENCY_LEVELS as readonly string[]).includes(opts.consistency)) {
+      throw new ReplisqlError(ErrorCode.BAD_REQUEST, `unknown read consistency ${JSON.stringify(opts.consistency)}: expected one of ${READ_CONSISTENCY_LEVELS.join(', ')}`);
+    }
+    const level = {
+      ...(opts.consistency === undefined ? {} : { consistency: opts.consistency }),
+      ...(opts.maxStalenessMs === undefined ? {} : { maxStalenessMs: opts.maxStalenessMs }),
+    };
+    const answer = await this.request('QUERY', id, { sql, params: [...params], ...level });
     const f = answer.frame as z.infer<typeof ResultFrameSchema>;
     return {
       id,

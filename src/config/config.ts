@@ -54,6 +54,8 @@ export function parseConfig(raw: unknown, opts: ParseConfigOptions): ResolvedCon
     heartbeatIntervalMs: c.heartbeatIntervalMs,
     failureTimeoutMs: c.failureTimeoutMs,
     writeAck: c.writeAck,
+    readConsistency: c.readConsistency,
+    maxReadStalenessMs: c.maxReadStalenessMs,
     tickMs: c.tickMs,
     writeTimeoutMs: c.writeTimeoutMs,
     maxFrameBytes: c.maxFrameBytes,

@@ -3,6 +3,7 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../errors.js';
 import type { AckLevel } from '../core/types.js';
+import type { ReadConsistency } from '../core/types.js';
 import { redactConfig } from './redact.js';
 
 /** Where `passwordEnv` values are read from (process.env unless a test gives another). */
@@ -52,6 +53,10 @@ export interface ResolvedConfig {
   readonly heartbeatIntervalMs: number;
   readonly failureTimeoutMs: number;
   readonly writeAck: AckLevel;
+  /** Default read level of sessions and requests that name none (docs/consistency.md). */
+  readonly readConsistency: ReadConsistency;
+  /** The bound of the `bounded` level when a session or request names none. */
+  readonly maxReadStalenessMs: number;
   readonly tickMs: number;
   readonly writeTimeoutMs: number;
   readonly maxFrameBytes: number;

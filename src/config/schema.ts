@@ -2,6 +2,7 @@
 // checks only its own type and range, with a message that says what is expected; rules that relate
 // several fields are in checks.ts (and mysql-storage.ts), so they can run even when zod fails.
 import { z } from 'zod';
+import { MAX_STALENESS_LIMIT_MS, READ_CONSISTENCY_LEVELS, type ReadConsistency } from '../core/types.js';
 import { ACK_LEVELS, type AckLevel } from '../core/types.js';
 
 // ---------------------------------------------------------------- bounds
@@ -19,6 +20,8 @@ export const CONFIG_DEFAULTS = {
   heartbeatIntervalMs: 2000,
   failureTimeoutMs: 10_000,
   writeAck: 'quorum',
+  readConsistency: 'session',
+  maxReadStalenessMs: 1000,
   tickMs: 100,
   writeTimeoutMs: 15_000,
   maxFrameBytes: 16 * 1024 * 1024,
@@ -136,6 +139,10 @@ export const ConfigSchema = z.strictObject({
   writeAck: z
     .enum(ACK_LEVELS as unknown as [AckLevel, ...AckLevel[]], { error: `expected one of ${ACK_LEVELS.map((a) => `"${a}"`).join(', ')}` })
     .default(CONFIG_DEFAULTS.writeAck),
+  readConsistency: z
+    .enum(READ_CONSISTENCY_LEVELS as unknown as [ReadConsistency, ...ReadConsistency[]], { error: `expected one of ${READ_CONSISTENCY_LEVELS.map((a) => `"${a}"`).join(', ')}` })
+    .default(CONFIG_DEFAULTS.readConsistency),
+  maxReadStalenessMs: intBetween(0, MAX_STALENESS_LIMIT_MS).default(CONFIG_DEFAULTS.maxReadStalenessMs),
   tickMs: intBetween(MIN_TICK_MS, MAX_TICK_MS).default(CONFIG_DEFAULTS.tickMs),
   writeTimeoutMs: intBetween(1, MAX_DURATION_MS).default(CONFIG_DEFAULTS.writeTimeoutMs),
   maxFrameBytes: intBetween(MIN_FRAME_BYTES, MAX_FRAME_BYTES).default(CONFIG_DEFAULTS.maxFrameBytes),

@@ -14,6 +14,7 @@ import { ProgressTracker } from './progress.js';
 import { majorityOf, quorumIndex } from './quorum.js';
 import { ReadyBuilder } from './ready-builder.js';
 import { ClientRequests } from './requests.js';
+import { ReadIndexTracker } from './read-index.js';
 import {
   EntryKind,
   Role,
@@ -25,6 +26,7 @@ import {
   type Input,
   type Message,
   type NodeId,
+  type ReadProbeMsg,
   type Ready,
   type ReplicateAckMsg,
   type ReplicateMsg,
@@ -53,6 +55,12 @@ export interface NodeStatus {
   readonly lastTerm: number;
   readonly firstIndex: number;
   readonly coordinatorReady: boolean;
+  /**
+   * How many ticks ago this node was last known to be up to date with the coordinator (it had applied
+   * the commit index the coordinator sent it then); null when never. A coordinator serving a majority
+   * is up to date as soon as it applied its own commit index.
+   */
+  readonly freshTicksAgo: number | null;
   readonly nodes: readonly {
     readonly id: NodeId;
     readonly online: boolean;
@@ -105,6 +113,11 @@ export class CoreNode {
   // every node
   /** Client writes: routing to the coordinator, the coordinator's side, de-duplication. */
   private readonly requests: ClientRequests;
+  private readonly reads: ReadIndexTracker;
+  /** Freshness (bounded reads): the last tick this node had applied the coordinator's commit index of then. */
+  private freshTick: number | null = null;
+  /** A coordinator commit index heard at `tick` that this node has not applied yet. */
+  private pendingFresh: { readonly tick: number; readonly commit: number } | null = null;
   private pendingSnapshotInstall: SnapshotMeta | null = null;
   /**
    * A TAKEOVER that arrived before this node's database applied everything committed. A coordinator
@@ -156,6 +169,19 @@ export class CoreNode {
         return entry;
       },
     });
+    this.reads = new ReadIndexTracker(config, {
+      now: () => this.now,
+      term: () => this.term,
+      isLeader: () => this.role === Role.LEADER,
+      coordinatorReady: () => this.coordinatorReady,
+      leaderId: () => this.leaderId,
+      hasLiveLeader: () => this.hasLiveLeader(),
+      commitIndex: () => this.commitIndex,
+      majority: () => this.majority(),
+      peers: () => this.peers,
+      send: (to, msg) => this.send(to, msg),
+      out: () => this.out,
+    });
     for (let i = this.log.firstIndex(); i <= this.log.lastIndex(); i++) this.requests.noteLogged(this.log.entry(i) as Entry);
     this.firstElectionTick = this.cfg.heartbeatIntervalTicks + 1;
   }
@@ -203,6 +229,9 @@ export class CoreNode {
       case 'SetHealthy':
         this.onSetHealthy(input.healthy);
         break;
+      case 'ReadIndex':
+        this.reads.onReadIndex(input.requestId);
+        break;
       default:
         assertNever(input, 'input');
     }
@@ -222,6 +251,7 @@ export class CoreNode {
       lastTerm: this.log.lastTerm(),
       firstIndex: this.log.firstIndex(),
       coordinatorReady: this.role === Role.LEADER && this.coordinatorReady,
+      freshTicksAgo: this.freshTick === null ? null : this.now - this.freshTick,
       nodes: [this.id, ...this.peers]
         .sort((a, b) => a - b)
         .map((id) => {
@@ -250,6 +280,7 @@ export class CoreNode {
   private onTick(): void {
     this.now++;
     this.updateFailureDetector();
+    this.reads.onTick();
     if (this.now >= this.nextHeartbeatTick) {
       this.nextHeartbeatTick = this.now + this.cfg.heartbeatIntervalTicks;
       this.broadcastHeartbeat();
@@ -474,6 +505,7 @@ export class CoreNode {
     if (wasLeader) {
       this.out.events.push({ type: 'stepped-down', term: this.term, reason });
       this.requests.failCoordinatorRequests();
+      this.reads.onSteppedDown();
       this.progress.clear();
       this.transfer = null;
       this.coordinatorReady = false;
@@ -502,10 +534,10 @@ export class CoreNode {
     }
     this.markHeard(from);
     // Messages that carry a coordinator's authority move us to a higher term.
-    const authoritative = msg.type === 'REPLICATE' || msg.type === 'COORDINATOR' || msg.type === 'SNAPSHOT' || msg.type === 'TAKEOVER';
+    const authoritative = msg.type === 'REPLICATE' || msg.type === 'COORDINATOR' || msg.type === 'SNAPSHOT' || msg.type === 'TAKEOVER' || msg.type === 'READ_PROBE';
     if (authoritative && msg.term > this.term) {
       this.becomeFollower(msg.term, from, `coordinator ${from} has term ${msg.term}`);
-    } else if (msg.type === 'REPLICATE_ACK' && msg.term > this.term) {
+    } else if ((msg.type === 'REPLICATE_ACK' || msg.type === 'READ_PROBE_ACK') && msg.term > this.term) {
       this.becomeFollower(msg.term, null, `node ${from} has term ${msg.term}`);
       return;
     }
@@ -550,9 +582,50 @@ export class CoreNode {
       case 'FORWARD_REPLY':
         this.requests.onForwardReply(from, msg);
         break;
+      case 'READ_INDEX':
+        this.reads.onReadIndexRequest(from, msg);
+        break;
+      case 'READ_INDEX_REPLY':
+        this.reads.onReadIndexReply(from, msg);
+        break;
+      case 'READ_PROBE':
+        this.onReadProbe(from, msg);
+        break;
+      case 'READ_PROBE_ACK':
+        this.reads.onReadProbeAck(from, msg);
+        break;
       default:
         assertNever(msg, 'message');
     }
+  }
+
+  /** The coordinator told us (at this tick) that everything up to `commit` is committed. */
+  private noteCoordinatorCommit(commit: number): void {
+    if (this.appliedIndex >= commit) {
+      this.freshTick = this.now;
+      this.pendingFresh = null;
+    } else {
+      this.pendingFresh = { tick: this.now, commit };
+    }
+  }
+
+  private reviewFreshness(): void {
+    if (this.pendingFresh !== null && this.appliedIndex >= this.pendingFresh.commit) {
+      this.freshTick = this.pendingFresh.tick;
+      this.pendingFresh = null;
+    }
+  }
+
+  /** The coordinator asks us to confirm it still leads (for a linearizable read): we do, at our term. */
+  private onReadProbe(from: NodeId, msg: ReadProbeMsg): void {
+    if (msg.term === this.term && this.role !== Role.LEADER) {
+      if (this.role === Role.CANDIDATE) this.becomeFollower(msg.term, from, `coordinator ${from} probing`);
+      this.setLeader(from);
+      this.lastLeaderContactTick = this.now;
+    }
+    // A probe of an older term gets our higher term back, which makes its sender step down.
+    if (msg.term === this.term && this.leaderId !== from) return;
+    this.send(from, { type: 'READ_PROBE_ACK', term: this.term, seq: msg.seq });
   }
 
   private takeOver(): void {
@@ -583,6 +656,7 @@ export class CoreNode {
       else if (this.role === Role.CANDIDATE) this.becomeFollower(msg.term, from, 'coordinator heartbeat');
       this.setLeader(from);
       this.lastLeaderContactTick = this.now;
+      if (msg.term === this.term) this.noteCoordinatorCommit(msg.commitIndex);
     }
   }
 
@@ -663,6 +737,7 @@ export class CoreNode {
       matched = e.index;
     }
     this.commitIndex = Math.max(this.commitIndex, Math.min(msg.commitIndex, matched));
+    this.noteCoordinatorCommit(msg.commitIndex);
     this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: matched, probeIndex: 0, reason: '' });
   }
 
@@ -718,6 +793,7 @@ export class CoreNode {
     this.persistedIndex = Math.max(Math.min(this.persistedIndex, this.log.lastIndex()), meta.index);
     this.out.events.push({ type: 'snapshot-installed', index: meta.index });
     this.requests.releaseApplied();
+    this.reviewFreshness();
     if (this.leaderId !== null && this.role === Role.FOLLOWER) {
       this.send(this.leaderId, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: meta.index, probeIndex: 0, reason: '' });
     }
@@ -750,6 +826,7 @@ export class CoreNode {
 
   private leaderTick(): void {
     const heardMajority = this.countRecentlyHeard() >= this.majority();
+    if (heardMajority && this.coordinatorReady) this.noteCoordinatorCommit(this.commitIndex);
     if (!heardMajority && this.now - this.becameLeaderTick >= this.cfg.failureTimeoutTicks) {
       this.becomeFollower(this.term, null, `no contact with a majority for ${this.cfg.failureTimeoutTicks} ticks`);
       return;
@@ -856,6 +933,7 @@ export class CoreNode {
       if (!this.coordinatorReady) {
         this.coordinatorReady = true;
         this.requests.dispatchQueued();
+        this.reads.onCoordinatorReady();
       }
     }
   }
@@ -898,6 +976,7 @@ export class CoreNode {
     const e = this.log.entry(index);
     this.requests.noteApplied(index, e?.requestId ?? null, result);
     this.requests.releaseApplied();
+    this.reviewFreshness();
     this.maybeCompact();
     this.reviewHeldTakeover();
   }
@@ -926,6 +1005,7 @@ export class CoreNode {
     if (this.role === Role.LEADER) {
       this.requests.completeCoordinatorRequests();
       this.notifyCommit();
+      this.reads.flush();
     }
     if (this.hardDirty) {
       this.out.hardState = { term: this.term, votedFor: this.votedFor };

@@ -1,7 +1,7 @@
 // Accumulates one step's output. Keeps the invariant the driver relies on: a truncation removes
 // any entry queued for append at or after it, and appends always follow the truncation. It also
 // decides which messages may leave before the fsync (see Ready in types.ts).
-import type { ClientReply, CoreEvent, Entry, HardState, OutboundMessage, PrepareRequest, Ready, SnapshotMeta, NodeId } from './types.js';
+import type { ClientReply, CoreEvent, Entry, HardState, OutboundMessage, PrepareRequest, ReadIndexAnswer, Ready, SnapshotMeta, NodeId } from './types.js';
 
 export class ReadyBuilder {
   hardState: HardState | null = null;
@@ -13,6 +13,7 @@ export class ReadyBuilder {
   compactUpTo: SnapshotMeta | null = null;
   prepare: PrepareRequest[] = [];
   replies: ClientReply[] = [];
+  readIndexes: ReadIndexAnswer[] = [];
   snapshotRequests: NodeId[] = [];
   events: CoreEvent[] = [];
 
@@ -40,6 +41,7 @@ export class ReadyBuilder {
       compactUpTo: this.compactUpTo,
       prepare: this.prepare,
       replies: this.replies,
+      readIndexes: this.readIndexes,
       snapshotRequests: this.snapshotRequests,
       events: this.events,
     };

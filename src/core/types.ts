@@ -9,6 +9,12 @@ export const AckLevel = { ONE: 'one', QUORUM: 'quorum', ALL: 'all' } as const;
 export type AckLevel = (typeof AckLevel)[keyof typeof AckLevel];
 export const ACK_LEVELS: readonly AckLevel[] = ['one', 'quorum', 'all'];
 
+/** What a read waits for before it runs on a node's database (src/sessions/read-levels.ts, docs/consistency.md). */
+export const READ_CONSISTENCY_LEVELS = ['local', 'session', 'bounded', 'linearizable'] as const;
+export type ReadConsistency = (typeof READ_CONSISTENCY_LEVELS)[number];
+/** Upper bound for a `bounded` read's staleness (one day): beyond it `local` says the same more clearly. */
+export const MAX_STALENESS_LIMIT_MS = 86_400_000;
+
 export const Role = { FOLLOWER: 'follower', CANDIDATE: 'candidate', LEADER: 'leader' } as const;
 export type Role = (typeof Role)[keyof typeof Role];
 
@@ -119,6 +125,32 @@ export interface ForwardReplyMsg {
   readonly outcome: Outcome;
 }
 
+/** A node asks the coordinator for a read index (a linearizable read of one of its clients). */
+export interface ReadIndexMsg {
+  readonly type: 'READ_INDEX';
+  readonly term: number;
+  readonly requestId: string;
+}
+/** The coordinator's answer: the index to apply before reading, or why it cannot give one. */
+export interface ReadIndexReplyMsg {
+  readonly type: 'READ_INDEX_REPLY';
+  readonly term: number;
+  readonly requestId: string;
+  readonly index: number;
+  readonly error: ErrorInfo | null;
+}
+/** The coordinator asks every node to confirm that it still leads at `term` (reads wait on `seq`). */
+export interface ReadProbeMsg {
+  readonly type: 'READ_PROBE';
+  readonly term: number;
+  readonly seq: number;
+}
+export interface ReadProbeAckMsg {
+  readonly type: 'READ_PROBE_ACK';
+  readonly term: number;
+  readonly seq: number;
+}
+
 export type Message =
   | HeartbeatMsg
   | ElectionMsg
@@ -129,7 +161,11 @@ export type Message =
   | TakeoverMsg
   | SnapshotMsg
   | ForwardMsg
-  | ForwardReplyMsg;
+  | ForwardReplyMsg
+  | ReadIndexMsg
+  | ReadIndexReplyMsg
+  | ReadProbeMsg
+  | ReadProbeAckMsg;
 export type MessageType = Message['type'];
 export const MESSAGE_TYPES: readonly MessageType[] = [
   'HEARTBEAT',
@@ -142,6 +178,10 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'SNAPSHOT',
   'FORWARD',
   'FORWARD_REPLY',
+  'READ_INDEX',
+  'READ_INDEX_REPLY',
+  'READ_PROBE',
+  'READ_PROBE_ACK',
 ];
 
 /** What a client write ended as. `result` is whatever the shell reported when it applied (or prepared) it. */
@@ -181,7 +221,9 @@ export type Input =
    */
   | { readonly type: 'SetHealthy'; readonly healthy: boolean }
   /** The shell installed the snapshot the core asked it to install. */
-  | { readonly type: 'SnapshotInstalled'; readonly meta: SnapshotMeta };
+  | { readonly type: 'SnapshotInstalled'; readonly meta: SnapshotMeta }
+  /** A client of this node wants a linearizable read: the core answers with an index to apply first (`readIndexes`). */
+  | { readonly type: 'ReadIndex'; readonly requestId: string };
 
 export interface ProposeItem {
   readonly requestId: string;
@@ -205,6 +247,8 @@ export interface ClientReply {
   readonly requestId: string;
   readonly outcome: Outcome;
 }
+/** The answer to a ReadIndex input: read once the database applied `index`; or why not. */
+export type ReadIndexAnswer = { readonly requestId: string; readonly ok: true; readonly index: number } | { readonly requestId: string; readonly ok: false; readonly error: ErrorInfo };
 
 /** Things worth a log line; the core never logs itself. */
 export type CoreEvent =
@@ -240,7 +284,7 @@ export type CoreEvent =
  * 3. fsync, feed `Persisted`, then send `messagesAfterPersist` (acks, votes, anything that
  *    promises what was just written: etcd's `msgsAfterAppend`);
  * 4. install `snapshotToInstall`, apply `committed` in order (feed `Applied` back), then `compactUpTo`;
- * 5. report `events`; answer `replies`; start `prepare` work; build requested snapshots.
+ * 5. report `events`; answer `replies` and `readIndexes`; start `prepare` work; build requested snapshots.
  * Which message goes in which list is the core's decision, never the driver's.
  */
 export interface Ready {
@@ -256,6 +300,7 @@ export interface Ready {
   readonly compactUpTo: SnapshotMeta | null;
   readonly prepare: readonly PrepareRequest[];
   readonly replies: readonly ClientReply[];
+  readonly readIndexes: readonly ReadIndexAnswer[];
   readonly snapshotRequests: readonly NodeId[];
   readonly events: readonly CoreEvent[];
 }
@@ -302,6 +347,8 @@ export interface UnsafeFlags {
   readonly majorityOfLiveNodes?: boolean;
   /** Skip the MD5 check on received entries. */
   readonly skipChecksum?: boolean;
+  /** Answer read indexes at once, without confirming leadership with a majority (READ_PROBE). */
+  readonly readIndexWithoutProbe?: boolean;
 }
 
 /** Defaults correspond to 100 ms ticks: heartbeat 2 s, failure timeout 10 s. */

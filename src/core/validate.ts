@@ -1,7 +1,7 @@
 // Validation of peer messages arriving as untrusted JSON. Returns a typed Message or a reason
 // that names what was wrong; never throws. Bounds keep a hostile frame from costing much.
 import { ACK_LEVELS, MESSAGE_TYPES, type AckLevel, type Entry, type Message, type Outcome, type SnapshotMeta } from './types.js';
-import { parseErrorInfo } from '../errors.js';
+import { parseErrorInfo, type ErrorInfo } from '../errors.js';
 
 export const MAX_ENTRIES_PER_MESSAGE = 10_000;
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -99,6 +99,26 @@ export function validateMessage(raw: unknown): Validated {
         break;
       case 'TAKEOVER':
         msg = { type: 'TAKEOVER', term };
+        break;
+      case 'READ_INDEX':
+        msg = { type: 'READ_INDEX', term, requestId: str(o, 'requestId', 200) };
+        break;
+      case 'READ_INDEX_REPLY': {
+        const raw = o['error'];
+        let error: ErrorInfo | null = null;
+        if (raw !== null) {
+          const parsed = parseErrorInfo(raw);
+          if (typeof parsed === 'string') throw new Invalid(`READ_INDEX_REPLY error: ${parsed}`);
+          error = parsed;
+        }
+        msg = { type: 'READ_INDEX_REPLY', term, requestId: str(o, 'requestId', 200), index: int(o, 'index'), error };
+        break;
+      }
+      case 'READ_PROBE':
+        msg = { type: 'READ_PROBE', term, seq: int(o, 'seq', 1) };
+        break;
+      case 'READ_PROBE_ACK':
+        msg = { type: 'READ_PROBE_ACK', term, seq: int(o, 'seq', 1) };
         break;
       case 'SNAPSHOT':
         msg = { type: 'SNAPSHOT', term, meta: meta(o['meta']), data: str(o, 'data') };

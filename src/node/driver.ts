@@ -85,6 +85,7 @@ export class NodeDriver {
       //    snapshots for peers
       for (const ev of ready.events) this.ports.events(ev);
       for (const r of ready.replies) this.ports.writes.reply(r);
+      for (const r of ready.readIndexes) this.ports.writes.readIndex(r);
       if (ready.prepare.length > 0) this.ports.writes.prepare(ready.prepare);
       for (const to of ready.snapshotRequests) this.ports.stateMachine.buildSnapshot(to);
     }

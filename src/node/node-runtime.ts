@@ -22,6 +22,7 @@ import { DatabaseApplier } from '../apply/applier.js';
 import { WriteExecutor } from '../apply/write-executor.js';
 import { isTxnFrame, TxnRelay } from '../sessions/txn-relay.js';
 import { SqlSession, unknownDatabase, type SessionHost } from '../sessions/sql-session.js';
+import { ReadBarrier, type ReadLevel } from '../sessions/read-levels.js';
 import { AppliedWaiters } from '../sessions/applied-waiters.js';
 import { SessionWrites } from '../sessions/session-writes.js';
 import { LogRateLimiter, type Logger } from '../util/logger-port.js';
@@ -62,6 +63,7 @@ export class NodeRuntime {
   private mysqlServer: MysqlServer | null = null;
   private sessionWrites!: SessionWrites;
   private appliedWaiters!: AppliedWaiters;
+  private readBarrier!: ReadBarrier;
   private nextSessionId = 1;
   private readonly dbQueue: SerialQueue;
   private tickTimer: NodeJS.Timeout | null = null;
@@ -111,6 +113,14 @@ export class NodeRuntime {
     );
     const core = new CoreNode(coreConfig, { hardState: loaded.hardState, base: loaded.base, entries: loaded.entries, appliedIndex: applied.appliedIndex });
     this.appliedWaiters = new AppliedWaiters(applied.appliedIndex, cfg.writeTimeoutMs);
+    this.readBarrier = new ReadBarrier({
+      waitApplied: (index) => this.appliedWaiters.wait(index),
+      requestReadIndex: (requestId) => this.driver.feed({ type: 'ReadIndex', requestId }),
+      stalenessMs: () => {
+        const ago = this.core.status().freshTicksAgo;
+        return ago === null ? null : ago * cfg.tickMs;
+      },
+    });
     this.applier = new DatabaseApplier({
       engine: this.engine,
       queue: this.dbQueue,
@@ -160,6 +170,7 @@ export class NodeRuntime {
         reply: (r) => {
           if (!this.sessionWrites.deliver(r.requestId, r.outcome)) this.clients.complete(r.requestId, r.outcome);
         },
+        readIndex: (answer) => this.readBarrier.deliver(answer),
       },
       events: (ev) => {
         if (ev.type === 'coordinator-changed') this.txnRelay.coordinatorChanged(ev.coordinator);
@@ -178,6 +189,7 @@ export class NodeRuntime {
       maxSqlBytes: Math.floor(cfg.maxFrameBytes / 2),
       dialect: storage.engine,
       createSession: () => this.newSession('json', null),
+      reads: { barrier: this.readBarrier, defaultLevel: this.defaultReadLevel() },
     });
     this.txnRelay = new TxnRelay({
       selfId: this.self.id,
@@ -304,7 +316,13 @@ export class NodeRuntime {
       txnExec: (at, key, first, sql, params) => this.txnRelay.exec(at, key, first, sql, params),
       txnRollback: (at, key) => this.txnRelay.rollback(at, key),
       waitApplied: (index) => this.appliedWaiters.wait(index),
+      reads: this.readBarrier,
+      defaultReadLevel: this.defaultReadLevel(),
     };
+  }
+
+  private defaultReadLevel(): ReadLevel {
+    return { consistency: this.config.readConsistency, maxStalenessMs: this.config.maxReadStalenessMs };
   }
 
   // ------------------------------------------------------------------ inputs

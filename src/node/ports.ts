@@ -1,7 +1,7 @@
 // The ports the node driver carries a Ready out through, declared here by their user. Each has a
 // real implementation (composed in node-runtime.ts) and a simulated one (src/sim/sim-ports.ts);
 // the driver cannot tell them apart, so the simulator exercises the production ordering rules.
-import type { ClientReply, CoreEvent, Entry, HardState, Input, Message, NodeId, PrepareRequest, SnapshotMeta } from '../core/types.js';
+import type { ClientReply, CoreEvent, Entry, HardState, Input, Message, NodeId, PrepareRequest, ReadIndexAnswer, SnapshotMeta } from '../core/types.js';
 
 /** The node's log on disk. Writes are buffered until `sync`, which makes all of them durable. */
 export interface LogWriter {
@@ -44,6 +44,8 @@ export interface WritePort {
   prepare(requests: readonly PrepareRequest[]): void;
   /** Answers a client of this node. */
   reply(reply: ClientReply): void;
+  /** Answers a linearizable read of a client of this node: the index to apply before reading. */
+  readIndex(answer: ReadIndexAnswer): void;
 }
 
 /** Sees every core event, after the replies of the same Ready went out. */

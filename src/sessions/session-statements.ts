@@ -2,6 +2,12 @@
 // control, SET, USE, and (on SQLite, which has no system variables) `SELECT @@var`. Pure functions
 // over the lexer's tokens; src/shell/sql-session.ts acts on what they return.
 import { tokenize, type Dialect, type Token } from '../sql/index.js';
+import { parseMaxStaleness, readConsistencyOf, unknownReadConsistency, type ReadConsistency } from './read-levels.js';
+
+/** `SET SESSION replisql_read_consistency = 'linearizable'`: the session's read level (docs/consistency.md). */
+export const READ_CONSISTENCY_VARIABLE = 'replisql_read_consistency';
+/** `SET SESSION replisql_read_max_staleness_ms = 500`: the bound of the `bounded` level. */
+export const MAX_STALENESS_VARIABLE = 'replisql_read_max_staleness_ms';
 
 export type TransactionCommand =
   | { readonly type: 'begin' }
@@ -12,7 +18,8 @@ export type TransactionCommand =
   | { readonly type: 'refuse'; readonly message: string };
 
 export type SessionCommand =
-  | { readonly type: 'set'; readonly autocommit: boolean | null }
+  /** SET: the values it changes (null: left as it is); anything else it names is accepted without effect. */
+  | { readonly type: 'set'; readonly autocommit: boolean | null; readonly readConsistency: ReadConsistency | null; readonly maxStalenessMs: number | null }
   | { readonly type: 'use'; readonly database: string }
   | { readonly type: 'refuse'; readonly message: string }
   /** Not a statement of either dialect: the client gets a syntax error, as from the database. */
@@ -104,12 +111,16 @@ export function parseSessionStatement(sql: string, dialect: Dialect): SessionCom
     };
   }
   let autocommit: boolean | null = null;
+  let readConsistency: ReadConsistency | null = null;
+  let maxStalenessMs: number | null = null;
   for (const assignment of splitTopLevel(t.slice(1))) {
     const r = parseAssignment(assignment);
     if (typeof r === 'string') return { type: 'refuse', message: r };
-    if (r.name === 'autocommit') autocommit = r.value;
+    if (r.name === 'autocommit') autocommit = r.value as boolean;
+    if (r.name === READ_CONSISTENCY_VARIABLE) readConsistency = r.value as ReadConsistency;
+    if (r.name === MAX_STALENESS_VARIABLE) maxStalenessMs = r.value as number;
   }
-  return { type: 'set', autocommit };
+  return { type: 'set', autocommit, readConsistency, maxStalenessMs };
 }
 
 function splitTopLevel(tokens: readonly Token[]): Token[][] {
@@ -125,7 +136,7 @@ function splitTopLevel(tokens: readonly Token[]): Token[][] {
 }
 
 /** One `[SESSION|LOCAL] var = value` or `@@[session.]var = value` or `NAMES x` / `CHARACTER SET x`. */
-function parseAssignment(tokens: readonly Token[]): { name: string; value: boolean | null } | string {
+function parseAssignment(tokens: readonly Token[]): { name: string; value: boolean | string | number | null } | string {
   let i = 0;
   let first = upper(tokens[0]);
   if (first === 'GLOBAL' || first === 'PERSIST' || first === 'PERSIST_ONLY') return `SET ${first} is not supported: configure the database of every node instead`;
@@ -161,6 +172,15 @@ function parseAssignment(tokens: readonly Token[]): { name: string; value: boole
     if (v === '1' || v === 'ON' || v === 'TRUE') return { name, value: true };
     if (v === '0' || v === 'OFF' || v === 'FALSE') return { name, value: false };
     return `SET autocommit takes 0, 1, ON or OFF`;
+  }
+  if (name === READ_CONSISTENCY_VARIABLE || name === MAX_STALENESS_VARIABLE) {
+    const raw = valueTokens.length === 1 ? unquote(valueTokens[0]!) : valueTokens.map((v) => v.text).join(' ');
+    if (name === MAX_STALENESS_VARIABLE) {
+      const ms = parseMaxStaleness(raw, name);
+      return typeof ms === 'string' ? ms : { name, value: ms };
+    }
+    const level = readConsistencyOf(raw);
+    return level === null ? unknownReadConsistency(raw, name) : { name, value: level };
   }
   if (ACCEPTED_VARIABLES.has(name)) return { name, value: null };
   return `SET ${name} is not supported: session variables would differ between replicas (configure it on every node's database instead)`;

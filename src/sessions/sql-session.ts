@@ -18,7 +18,8 @@ import type { MysqlSessionPort, SessionOutcome, SessionStatus } from './session-
 import { classifyScript, SqlLexError, type ClassifiedStatement, type Dialect } from '../sql/index.js';
 import { type ColumnType, type SqlValue, type Statement, type StatementDescription, type StatementResult } from '../storage/sql-engine.js';
 import { encodeClientCommand, encodeTxnCommitCommand, type WriteResult } from '../apply/command.js';
-import { parseSessionStatement, parseSystemSelect, parseTransactionStatement } from './session-statements.js';
+import { MAX_STALENESS_VARIABLE, parseSessionStatement, parseSystemSelect, parseTransactionStatement, READ_CONSISTENCY_VARIABLE } from './session-statements.js';
+import type { ReadBarrier, ReadLevel } from './read-levels.js';
 import type { TxnStatementOutcome } from '../apply/write-executor.js';
 
 /** What a session needs from its node (declared here, by its user). */
@@ -45,6 +46,9 @@ export interface SessionHost {
   txnRollback(at: NodeId, key: string): void;
   /** Resolves once this node's database has applied log index `index`. */
   waitApplied(index: number): Promise<void>;
+  /** The node's read barrier (read consistency levels) and the configured default level. */
+  readonly reads: ReadBarrier;
+  readonly defaultReadLevel: ReadLevel;
 }
 
 export interface SqlSessionOptions {
@@ -81,10 +85,20 @@ export class SqlSession implements MysqlSessionPort {
   private closed = false;
   /** Idempotency key of the statement running now, derived from the client's request id (JSON protocol). */
   private statementRequestId: string | undefined;
+  /** The session's read level (SET SESSION replisql_read_consistency / _max_staleness_ms). */
+  private readLevel: ReadLevel;
+  /** A level for the request running now (the JSON protocol's per-request fields), over the session's. */
+  private requestReadLevel: ReadLevel | null = null;
 
   constructor(private readonly opts: SqlSessionOptions) {
     this.host = opts.host;
     this.database = opts.database;
+    this.readLevel = opts.host.defaultReadLevel;
+  }
+
+  /** The level reads of this session use now. */
+  get currentReadLevel(): ReadLevel {
+    return this.requestReadLevel ?? this.readLevel;
   }
 
   status(): SessionStatus {
@@ -100,7 +114,16 @@ export class SqlSession implements MysqlSessionPort {
    * `requestId` (JSON protocol): the client's idempotency key; the first statement's write uses it,
    * the n-th `<requestId>#<n>`, so a request re-sent after a lost connection is applied once.
    */
-  async query(sql: string, opts: { readonly multiStatements: boolean; readonly requestId?: string }): Promise<SessionOutcome> {
+  async query(sql: string, opts: { readonly multiStatements: boolean; readonly requestId?: string; readonly readLevel?: ReadLevel }): Promise<SessionOutcome> {
+    this.requestReadLevel = opts.readLevel ?? null;
+    try {
+      return await this.queryScript(sql, opts);
+    } finally {
+      this.requestReadLevel = null;
+    }
+  }
+
+  private async queryScript(sql: string, opts: { readonly multiStatements: boolean; readonly requestId?: string }): Promise<SessionOutcome> {
     const script = this.classify(sql);
     if ('error' in script) return { results: [], error: script.error };
     if (script.statements.length > 1 && !opts.multiStatements) {
@@ -242,6 +265,9 @@ export class SqlSession implements MysqlSessionPort {
           if (!c.ok) return c;
         }
         if (cmd.autocommit !== null) this.autocommit = cmd.autocommit;
+        if (cmd.readConsistency !== null || cmd.maxStalenessMs !== null) {
+          this.readLevel = { consistency: cmd.readConsistency ?? this.readLevel.consistency, maxStalenessMs: cmd.maxStalenessMs ?? this.readLevel.maxStalenessMs };
+        }
         return { ok: true, result: OK_RESULT };
       case 'refuse':
         return { ok: false, error: unsupported(cmd.message) };
@@ -256,7 +282,7 @@ export class SqlSession implements MysqlSessionPort {
     if (this.inTransaction || !this.autocommit) return this.runInTransaction(st, params, false);
     if (!this.host.isHealthy()) return { ok: false, error: errorInfo(ErrorCode.UNHEALTHY, "this node's database is unavailable; try another node") };
     try {
-      if (this.lastWriteIndex > 0) await this.host.waitApplied(this.lastWriteIndex);
+      await this.host.reads.before(this.currentReadLevel, this.lastWriteIndex);
       const [result] = await this.host.read([params.length > 0 ? { sql: st.sql, params } : { sql: st.sql }]);
       return { ok: true, result: result ?? OK_RESULT };
     } catch (err) {
@@ -371,7 +397,7 @@ export class SqlSession implements MysqlSessionPort {
   private systemSelect(sql: string): StepResult | null {
     const items = parseSystemSelect(sql);
     if (items === null) return null;
-    const sessionOwned = new Set(['autocommit', 'in_transaction']);
+    const sessionOwned = new Set(['autocommit', 'in_transaction', READ_CONSISTENCY_VARIABLE, MAX_STALENESS_VARIABLE]);
     if (this.host.dialect === 'mysql' && !items.every((i) => sessionOwned.has(i.name))) return null;
     const row: unknown[] = [];
     const types: ColumnType[] = [];
@@ -392,6 +418,10 @@ export class SqlSession implements MysqlSessionPort {
         return this.autocommit ? 1 : 0;
       case 'in_transaction':
         return this.inTransaction ? 1 : 0;
+      case READ_CONSISTENCY_VARIABLE:
+        return this.currentReadLevel.consistency;
+      case MAX_STALENESS_VARIABLE:
+        return this.currentReadLevel.maxStalenessMs;
       case 'version':
       case 'version()':
         return this.host.serverVersion;

@@ -4,7 +4,7 @@
 // applies, prepared writes) is processed before the next one. The simulator's checkers run throughout.
 import { Prng } from '../core/prng.js';
 import type { NodeStatus } from '../core/node.js';
-import type { AckLevel, CoreConfig, CoreEvent, Entry, Input, Message, NodeId, Outcome } from '../core/types.js';
+import type { AckLevel, CoreConfig, CoreEvent, Entry, Input, Message, NodeId, Outcome, ReadIndexAnswer } from '../core/types.js';
 import type { InvariantChecker } from './invariants.js';
 import { SimCluster } from './sim-cluster.js';
 import { simCoreConfig } from './simulator.js';
@@ -19,6 +19,8 @@ export class ScenarioCluster {
   readonly ids: readonly NodeId[];
   readonly events: { node: NodeId; event: CoreEvent }[] = [];
   readonly outcomes = new Map<string, Outcome>();
+  /** Answers to `readIndex` requests, by request id. */
+  readonly readIndexes = new Map<string, ReadIndexAnswer>();
   private readonly cluster: SimCluster;
 
   constructor(size: number, overrides: Partial<CoreConfig> = {}, startNodes: readonly NodeId[] | null = null) {
@@ -33,6 +35,7 @@ export class ScenarioCluster {
         this.outcomes.set(requestId, outcome);
         if (outcome.ok && outcome.index > 0 && this.checker.committedAt(outcome.index) !== undefined) this.checker.checkAcknowledged(requestId, outcome.index);
       },
+      onReadIndex: (_node, answer) => this.readIndexes.set(answer.requestId, answer),
       onEvent: (node, event) => this.events.push({ node, event }),
     });
     this.ids = this.cluster.ids;
@@ -91,6 +94,14 @@ export class ScenarioCluster {
     this.write(at, requestId, command, ack);
     this.tickUntil(() => this.outcomes.has(requestId), maxTicks, `answer to ${requestId}`);
     return this.outcomes.get(requestId) as Outcome;
+  }
+
+  /** Asks node `at` for a read index (a linearizable read) and ticks until it is answered. */
+  readIndexAndWait(at: NodeId, requestId: string, maxTicks = 400): ReadIndexAnswer {
+    this.readIndexes.delete(requestId);
+    this.input(at, { type: 'ReadIndex', requestId });
+    this.tickUntil(() => this.readIndexes.has(requestId), maxTicks, `read index ${requestId}`);
+    return this.readIndexes.get(requestId) as ReadIndexAnswer;
   }
 
   /** Steps a node with any input (e.g. SetHealthy) and processes what follows. */

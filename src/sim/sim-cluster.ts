@@ -5,7 +5,7 @@
 // simulator (simulator.ts) and the scripted scenarios (scenario-cluster.ts) both drive it.
 import { CoreNode } from '../core/node.js';
 import type { Prng } from '../core/prng.js';
-import type { ClientReply, CoreConfig, CoreEvent, Input, Message, NodeId, Ready } from '../core/types.js';
+import type { ClientReply, CoreConfig, CoreEvent, Input, Message, NodeId, ReadIndexAnswer, Ready } from '../core/types.js';
 import { NodeDriver, type DriverUnsafeFlags } from '../node/driver.js';
 import { EventQueue } from './event-queue.js';
 import { InvariantChecker, InvariantViolation } from './invariants.js';
@@ -39,6 +39,8 @@ export interface SimClusterOptions {
   readonly driverUnsafe?: DriverUnsafeFlags;
   /** Every client answer a node gives. */
   readonly onReply: (node: NodeId, reply: ClientReply) => void;
+  /** Every answer to a ReadIndex input (linearizable reads). */
+  readonly onReadIndex?: (node: NodeId, answer: ReadIndexAnswer) => void;
   /** Every core event (after the checkers saw the step). */
   readonly onEvent?: (node: NodeId, event: CoreEvent) => void;
   /** Every input stepped and the Ready it produced. */
@@ -152,7 +154,7 @@ export class SimCluster {
           },
         },
         stateMachine: new SimDatabase(id, node.db, feed, after, delays, this.checker, this.stats),
-        writes: new SimWrites(feed, after, delays, this.opts.rng, this.opts.batchProposals, (r) => this.opts.onReply(id, r)),
+        writes: new SimWrites(feed, after, delays, this.opts.rng, this.opts.batchProposals, (r) => this.opts.onReply(id, r), (a) => this.opts.onReadIndex?.(id, a)),
         events: (ev) => this.onCoreEvent(id, ev),
       },
       { ...(this.opts.driverUnsafe ? { unsafe: this.opts.driverUnsafe } : {}), ...(this.opts.observe ? { observe: (input: Input, ready: Ready) => this.opts.observe?.(id, input, ready) } : {}) },

@@ -4,7 +4,7 @@
 // real NodeDriver with these, exactly as `replisql node` composes it with the real ones.
 import { ReplicatedLog } from '../core/log.js';
 import { sqlErrorInfo } from '../errors.js';
-import { EMPTY_SNAPSHOT, type ClientReply, type Entry, type HardState, type Input, type NodeId, type PrepareRequest, type ProposeItem, type SnapshotMeta } from '../core/types.js';
+import { EMPTY_SNAPSHOT, type ClientReply, type Entry, type HardState, type Input, type NodeId, type PrepareRequest, type ProposeItem, type ReadIndexAnswer, type SnapshotMeta } from '../core/types.js';
 import type { LogWriter, StateMachinePort, WritePort } from '../node/ports.js';
 import type { Prng } from '../core/prng.js';
 import { InvariantViolation, type InvariantChecker } from './invariants.js';
@@ -203,6 +203,7 @@ export class SimWrites implements WritePort {
     private readonly rng: Prng,
     private readonly batching: boolean,
     private readonly onReply: (reply: ClientReply) => void,
+    private readonly onReadIndex?: (answer: ReadIndexAnswer) => void,
   ) {}
 
   prepare(requests: readonly PrepareRequest[]): void {
@@ -221,5 +222,9 @@ export class SimWrites implements WritePort {
 
   reply(reply: ClientReply): void {
     this.onReply(reply);
+  }
+
+  readIndex(answer: ReadIndexAnswer): void {
+    this.onReadIndex?.(answer);
   }
 }

@@ -6,7 +6,7 @@
 // for a while. Invariants are checked after every event; after the fault phase everything heals
 // and the cluster must converge in bounded time.
 import { Prng } from '../core/prng.js';
-import type { AckLevel, ClientReply, CoreConfig, CoreEvent, NodeId, UnsafeFlags } from '../core/types.js';
+import type { AckLevel, ClientReply, CoreConfig, CoreEvent, NodeId, ReadIndexAnswer, UnsafeFlags } from '../core/types.js';
 import type { DriverUnsafeFlags } from '../node/driver.js';
 import { deriveCoreConfig } from '../node/core-config.js';
 import { InvariantViolation } from './invariants.js';
@@ -66,6 +66,8 @@ export interface SimStats extends ClusterStats {
   writesSubmitted: number;
   writesAcknowledged: number;
   writesFailed: number;
+  readsAnswered: number;
+  readsRefused: number;
   committedIndex: number;
   convergedAfterMs: number | null;
 }
@@ -107,7 +109,12 @@ export class Simulator {
   private writeCounter = 0;
   private healed = false;
   private readonly traceLines: string[] = [];
-  private readonly extra = { writesSubmitted: 0, writesAcknowledged: 0, writesFailed: 0, committedIndex: 0, convergedAfterMs: null as number | null };
+  private readonly extra = { writesSubmitted: 0, writesAcknowledged: 0, writesFailed: 0, readsAnswered: 0, readsRefused: 0, committedIndex: 0, convergedAfterMs: null as number | null };
+  /** Highest index of a write acknowledged (quorum or all) to any client so far. */
+  private maxAcknowledgedIndex = 0;
+  /** Linearizable reads in flight: the acknowledged index each must cover. */
+  private readonly reads = new Map<string, number>();
+  private readCounter = 0;
 
   constructor(private readonly opts: SimOptions) {
     this.rng = new Prng(opts.seed * 2654435761 + 1);
@@ -123,6 +130,7 @@ export class Simulator {
       batchProposals: true,
       ...(opts.driverUnsafe ? { driverUnsafe: opts.driverUnsafe } : {}),
       onReply: (node, reply) => this.onReply(node, reply),
+      onReadIndex: (node, answer) => this.onReadIndex(node, answer),
       onEvent: (node: NodeId, ev: CoreEvent) => {
         if (ev.type === 'acknowledged-before-local-apply') this.answeredBeforeApply.add(`${node}:${ev.requestId}`);
         if (opts.trace && ev.type !== 'peer-online' && ev.type !== 'replication-rejected') this.cluster.trace(`n${node} ${JSON.stringify(ev)}`);
@@ -154,6 +162,7 @@ export class Simulator {
     const everyWrite = (): void => {
       if (this.healed) return;
       this.randomWrite();
+      if (this.rng.chance(0.3)) this.randomRead();
       c.at(c.now + this.expDelay(this.faults.writeEveryMs), 'write', everyWrite);
     };
     c.at(this.expDelay(this.faults.faultEveryMs), 'fault', everyFault);
@@ -306,6 +315,30 @@ export class Simulator {
     this.submitWrite(target, ack, null);
   }
 
+  /** A linearizable read: its read index must cover every write acknowledged before it was asked. */
+  private randomRead(): void {
+    const live = this.ids.filter((id) => this.cluster.isUp(id) && !this.cluster.isPaused(id));
+    if (live.length === 0) return;
+    const target = live[this.rng.intUpTo(live.length - 1)] as NodeId;
+    const rid = `q${++this.readCounter}`;
+    this.reads.set(rid, this.maxAcknowledgedIndex);
+    this.cluster.step(target, { type: 'ReadIndex', requestId: rid });
+  }
+
+  private onReadIndex(node: NodeId, answer: ReadIndexAnswer): void {
+    const floor = this.reads.get(answer.requestId);
+    if (floor === undefined) throw new InvariantViolation('reply-to-known-request', `node ${node} answered unknown read ${answer.requestId}`);
+    this.reads.delete(answer.requestId);
+    if (!answer.ok) {
+      this.extra.readsRefused++;
+      return;
+    }
+    this.extra.readsAnswered++;
+    if (answer.index < floor) {
+      throw new InvariantViolation('reads-linearizable', `node ${node} gave read ${answer.requestId} index ${answer.index}, but a write at ${floor} was acknowledged before the read started`);
+    }
+  }
+
   private submitWrite(target: NodeId, ack: AckLevel, label: string | null): string {
     const n = ++this.writeCounter;
     const rid = label === null ? `r${n}` : `${label}${n}`;
@@ -329,6 +362,7 @@ export class Simulator {
       this.extra.writesAcknowledged++;
       if (st.ack !== 'one') {
         this.cluster.checker.checkAcknowledged(requestId, outcome.index);
+        this.maxAcknowledgedIndex = Math.max(this.maxAcknowledgedIndex, outcome.index);
         // Acknowledged means visible where it was acknowledged: the answering node applied it.
         if (!this.cluster.node(node).db.sm.hasApplied(requestId) && !this.answeredBeforeApply.has(`${node}:${requestId}`)) {
           throw new InvariantViolation('acknowledged-visible-locally', `node ${node} acknowledged ${requestId} (index ${outcome.index}, duplicate ${outcome.duplicate}, ack ${st.ack}) before applying it; core applied ${this.cluster.core(node).status().appliedIndex}, database applied ${this.cluster.node(node).db.sm.appliedIndex}`);

@@ -177,3 +177,43 @@ test('a coordinator whose database becomes unavailable hands over to a caught-up
   c.tickUntil(() => c.leader() === 3, FAILURE_TICKS * 4, 'node 3 coordinates again once healthy and caught up');
   assert.equal(c.stateMachine(3).contentKey(), JSON.stringify([['a', '2']]));
 });
+
+test('a write is answered only once the answering node applied it, and the other nodes apply it in the same round trip, not at the next heartbeat', () => {
+  const c = new ScenarioCluster(3);
+  electLeader(c);
+  c.tick(5); // idle: every heartbeat exchanged
+  c.write(1, 'w1', 'set a 1');
+  // The first tick makes the write go out; everything it causes is processed before the tick returns.
+  c.tickUntil(() => c.outcomes.has('w1'), 5, 'answer to w1');
+  const out = c.outcomes.get('w1');
+  assert.ok(out?.ok, JSON.stringify(out));
+  for (const id of c.ids) {
+    assert.equal(c.stateMachine(id).contentKey(), JSON.stringify([['a', '1']]), `node ${id} applied the write by the time node 1 answered`);
+  }
+});
+
+test('linearizable reads: a read index covers every acknowledged write; a coordinator cut off from the majority gives none', () => {
+  const c = new ScenarioCluster(5);
+  const leader = electLeader(c);
+  const w = c.writeAndWait(1, 'w1', 'set k 1');
+  assert.ok(w.ok);
+  for (const at of [1, 2, leader]) {
+    const r = c.readIndexAndWait(at, `r-at-${at}`);
+    assert.ok(r.ok, JSON.stringify(r));
+    if (r.ok && w.ok) assert.ok(r.index >= w.index, `node ${at}: read index ${r.index} covers the write at ${w.index}`);
+  }
+  // The coordinator alone on one side: it cannot confirm it still leads, so it answers no read index,
+  // while the majority elects a new coordinator and writes.
+  c.partition([leader], c.ids.filter((id) => id !== leader));
+  c.input(leader, { type: 'ReadIndex', requestId: 'r-cut-off' });
+  c.tickUntil(() => c.leader() !== null && c.leader() !== leader && c.status(1).coordinator === c.leader(), 60, 'a new coordinator on the majority side');
+  assert.ok(c.writeAndWait(1, 'w2', 'set k 2').ok);
+  c.tickUntil(() => c.readIndexes.has('r-cut-off'), 400, 'an answer for the cut-off read');
+  const cut = c.readIndexes.get('r-cut-off');
+  assert.ok(cut !== undefined && !cut.ok, `the cut-off coordinator gave no read index: ${JSON.stringify(cut)}`);
+  if (cut !== undefined && !cut.ok) assert.match(cut.error.code, /NO_QUORUM|NOT_COORDINATOR|NO_COORDINATOR/);
+  // On the majority side, a read index covers the new write.
+  const r2 = c.readIndexAndWait(2, 'r-after');
+  const w2 = c.outcomes.get('w2');
+  assert.ok(r2.ok && w2?.ok && r2.index >= w2.index, `${JSON.stringify(r2)} covers ${JSON.stringify(w2)}`);
+});

@@ -273,6 +273,14 @@ export function fmtMsg(m: Message): string {
       return `FORWARD t${m.term} id=${m.requestId} ack=${m.ack} cmd="${m.command}"`;
     case 'FORWARD_REPLY':
       return `FORWARD_REPLY t${m.term} id=${m.requestId} ${fmtOutcome(m.outcome)}`;
+    case 'READ_INDEX':
+      return `READ_INDEX t${m.term} id=${m.requestId}`;
+    case 'READ_INDEX_REPLY':
+      return `READ_INDEX_REPLY t${m.term} id=${m.requestId} ${m.error === null ? `index=${m.index}` : `${m.error.code} "${m.error.message}"`}`;
+    case 'READ_PROBE':
+      return `READ_PROBE t${m.term} seq=${m.seq}`;
+    case 'READ_PROBE_ACK':
+      return `READ_PROBE_ACK t${m.term} seq=${m.seq}`;
   }
 }
 
@@ -310,6 +318,8 @@ function fmtInput(input: Input): string {
       return `SnapshotInstalled ${input.meta.index}@${input.meta.term}`;
     case 'SetHealthy':
       return `SetHealthy ${input.healthy}`;
+    case 'ReadIndex':
+      return `ReadIndex id=${input.requestId}`;
   }
 }
 
@@ -325,6 +335,7 @@ function isEmpty(r: Ready): boolean {
     r.compactUpTo === null &&
     r.prepare.length === 0 &&
     r.replies.length === 0 &&
+    r.readIndexes.length === 0 &&
     r.snapshotRequests.length === 0 &&
     r.events.length === 0
   );
@@ -343,6 +354,7 @@ function isHeartbeatOnly(r: Ready): boolean {
     r.compactUpTo === null &&
     r.prepare.length === 0 &&
     r.replies.length === 0 &&
+    r.readIndexes.length === 0 &&
     r.snapshotRequests.length === 0 &&
     r.events.length === 0 &&
     r.messages.every(routine) &&
@@ -362,6 +374,7 @@ function fmtReady(r: Ready): string[] {
   if (r.compactUpTo !== null) l.push(`  compactUpTo: ${r.compactUpTo.index}@${r.compactUpTo.term}`);
   if (r.prepare.length > 0) l.push(`  prepare: ${r.prepare.map((p) => `${p.requestId} origin=${p.origin} cmd="${p.command}"`).join('; ')}`);
   if (r.replies.length > 0) l.push(`  replies: ${r.replies.map((p) => `${p.requestId} ${fmtOutcome(p.outcome)}`).join('; ')}`);
+  if (r.readIndexes.length > 0) l.push(`  readIndexes: ${r.readIndexes.map((a) => `${a.requestId} ${a.ok ? `index=${a.index}` : `${a.error.code} "${a.error.message}"`}`).join('; ')}`);
   if (r.snapshotRequests.length > 0) l.push(`  snapshotRequests: ${r.snapshotRequests.join(',')}`);
   if (r.events.length > 0) l.push(`  events: ${r.events.map(fmtEvent).join('; ')}`);
   return l;

@@ -10,6 +10,7 @@ import { encodeClientCommand, type WriteResult } from '../../apply/command.js';
 import type { FramedConnection } from '../../net/listener.js';
 import { LogRateLimiter, type Logger } from '../../util/logger-port.js';
 import type { SqlSession } from '../../sessions/sql-session.js';
+import { readLevelOf, type ReadBarrier, type ReadLevel } from '../../sessions/read-levels.js';
 
 export interface ClientServerOptions {
   readonly engine: SqlEngine;
@@ -27,6 +28,8 @@ export interface ClientServerOptions {
    * requests run through it, one at a time per connection (src/shell/sql-session.ts).
    */
   readonly createSession?: () => SqlSession;
+  /** Read consistency levels (docs/consistency.md); without them every read is `local`. */
+  readonly reads?: { readonly barrier: ReadBarrier; readonly defaultLevel: ReadLevel };
 }
 
 /** A connection's session and the tail of its request chain (its requests run in order). */
@@ -34,6 +37,9 @@ interface ConnectionSession {
   readonly session: SqlSession;
   tail: Promise<void>;
 }
+
+/** Reads without a barrier (a server built without read levels). */
+const LOCAL: ReadLevel = { consistency: 'local', maxStalenessMs: 0 };
 
 const MAX_ID_LENGTH = 200;
 /** At most one "refused a request" log line per client connection per this interval. */
@@ -121,6 +127,12 @@ export class ClientServer {
       this.refuse(conn, id, params);
       return;
     }
+    const named = f['consistency'] !== undefined || f['maxStalenessMs'] !== undefined;
+    const level = readLevelOf({ consistency: f['consistency'], maxStalenessMs: f['maxStalenessMs'] }, this.opts.reads?.defaultLevel ?? LOCAL);
+    if (typeof level === 'string') {
+      this.refuse(conn, id, level);
+      return;
+    }
     let script;
     try {
       script = classifyScript(sql, { dialect: this.opts.dialect ?? 'sqlite' });
@@ -140,17 +152,17 @@ export class ClientServer {
     // own writes (the session waits until this node has applied them).
     const needsSession = this.sessions.has(conn) || script.statements.some((s) => s.class.kind === 'session' || s.class.kind === 'transaction');
     if (needsSession) {
-      this.runInSession(conn, id, sql, params);
+      this.runInSession(conn, id, sql, params, named ? level : undefined);
       return;
     }
-    this.onPlainQuery(conn, id, sql, params, script);
+    this.onPlainQuery(conn, id, sql, params, script, level);
   }
 
   /**
    * A request with transaction control, SET or USE, or sent inside a transaction: runs in the
    * connection's session, after the connection's earlier session requests.
    */
-  private runInSession(conn: FramedConnection, id: string, sql: string, params: SqlValue[]): void {
+  private runInSession(conn: FramedConnection, id: string, sql: string, params: SqlValue[], readLevel: ReadLevel | undefined): void {
     const create = this.opts.createSession;
     if (create === undefined) {
       conn.send(errorFrame(id, errorInfo(ErrorCode.UNSAFE_STATEMENT, 'transactions and session statements are not available on this server')));
@@ -163,7 +175,7 @@ export class ClientServer {
     }
     const session = cs.session;
     const task = async (): Promise<void> => {
-      const outcome = params.length > 0 ? await session.execute(sql, params, id) : await session.query(sql, { multiStatements: true, requestId: id });
+      const outcome = params.length > 0 ? await session.execute(sql, params, id) : await session.query(sql, { multiStatements: true, requestId: id, ...(readLevel === undefined ? {} : { readLevel }) });
       const inTransaction = session.status().inTransaction;
       if (outcome.error !== null) conn.send({ ...errorFrame(id, outcome.error), transaction: inTransaction });
       else conn.send({ ...resultFrame(id, outcome.results, false), transaction: inTransaction });
@@ -173,14 +185,15 @@ export class ClientServer {
     });
   }
 
-  private onPlainQuery(conn: FramedConnection, id: string, sql: string, params: SqlValue[], script: ReturnType<typeof classifyScript>): void {
+  private onPlainQuery(conn: FramedConnection, id: string, sql: string, params: SqlValue[], script: ReturnType<typeof classifyScript>, level: ReadLevel): void {
     if (!this.opts.isHealthy()) {
       conn.send(errorFrame(id, errorInfo(ErrorCode.UNHEALTHY, 'this node\'s database is unavailable; try another node')));
       return;
     }
     if (!script.isWrite) {
       const statements: Statement[] = script.statements.map((s) => (params.length > 0 ? { sql: s.sql, params } : { sql: s.sql }));
-      this.opts.engine.read(statements).then(
+      const barrier = this.opts.reads?.barrier;
+      (barrier === undefined ? this.opts.engine.read(statements) : barrier.before(level, 0).then(() => this.opts.engine.read(statements))).then(
         (results) => conn.send(resultFrame(id, results, false)),
         (err: unknown) => conn.send(errorFrame(id, toErrorInfo(err))),
       );
