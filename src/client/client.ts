@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import { FrameDecoder, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type FrameEvent } from '../wire/framing.js';
 import { ErrorCode, errorInfo, isErrorCode, MAX_ERROR_MESSAGE_CHARS, parseErrorInfo, ReplisqlError, type ErrorInfo } from '../errors.js';
-import { READ_CONSISTENCY_LEVELS, type ReadConsistency } from '../core/types.js';
+import { ACK_LEVELS, READ_CONSISTENCY_LEVELS, type AckLevel, type ReadConsistency } from '../core/types.js';
 
 // ---------------------------------------------------------------- endpoints
 
@@ -185,6 +185,8 @@ export interface QueryOptions {
   readonly consistency?: ReadConsistency;
   /** The bound of the `bounded` level for this request, in ms. */
   readonly maxStalenessMs?: number;
+  /** When this request's writes are acknowledged (`all-applied`: once every online node applied them); the node's default when absent. */
+  readonly ack?: AckLevel;
 }
 
 // ---------------------------------------------------------------- errors
@@ -362,9 +364,13 @@ export class ReplisqlClient {
     if (opts.consistency !== undefined && !(READ_CONSISTENCY_LEVELS as readonly string[]).includes(opts.consistency)) {
       throw new ReplisqlError(ErrorCode.BAD_REQUEST, `unknown read consistency ${JSON.stringify(opts.consistency)}: expected one of ${READ_CONSISTENCY_LEVELS.join(', ')}`);
     }
+    if (opts.ack !== undefined && !ACK_LEVELS.includes(opts.ack)) {
+      throw new ReplisqlError(ErrorCode.BAD_REQUEST, `unknown ack level ${JSON.stringify(opts.ack)}: expected one of ${ACK_LEVELS.join(', ')}`);
+    }
     const level = {
       ...(opts.consistency === undefined ? {} : { consistency: opts.consistency }),
       ...(opts.maxStalenessMs === undefined ? {} : { maxStalenessMs: opts.maxStalenessMs }),
+      ...(opts.ack === undefined ? {} : { ack: opts.ack }),
     };
     const answer = await this.request('QUERY', id, { sql, params: [...params], ...level });
     const f = answer.frame as z.infer<typeof ResultFrameSchema>;

@@ -26,6 +26,7 @@ import {
   type Input,
   type Message,
   type NodeId,
+  type AppliedMsg,
   type ReadProbeMsg,
   type Ready,
   type ReplicateAckMsg,
@@ -118,6 +119,9 @@ export class CoreNode {
   private freshTick: number | null = null;
   /** A coordinator commit index heard at `tick` that this node has not applied yet. */
   private pendingFresh: { readonly tick: number; readonly commit: number } | null = null;
+  /** Follower: the coordinator asked for APPLIED reports (it waits for `all-applied` writes). */
+  private leaderWantsApplied = false;
+  private reportedApplied = 0;
   private pendingSnapshotInstall: SnapshotMeta | null = null;
   /**
    * A TAKEOVER that arrived before this node's database applied everything committed. A coordinator
@@ -161,6 +165,7 @@ export class CoreNode {
       appliedIndex: () => this.appliedIndex,
       termAt: (index) => this.log.termAt(index),
       allPeersMatch: (index) => this.peers.every((p) => this.progress.match(p) >= index),
+      allOnlinePeersApplied: (index) => this.peers.every((p) => !this.online.has(p) || (this.progress.get(p)?.applied ?? 0) >= index),
       out: () => this.out,
       send: (to, msg) => this.send(to, msg),
       appendCommand: (requestId, payload) => {
@@ -521,6 +526,8 @@ export class CoreNode {
     }
     if (leader === this.leaderId) return;
     this.leaderId = leader;
+    this.leaderWantsApplied = false;
+    this.reportedApplied = 0;
     this.out.events.push({ type: 'coordinator-changed', term: this.term, coordinator: leader });
     if (leader !== null) this.requests.routeWaitingOriginRequests();
   }
@@ -593,6 +600,9 @@ export class CoreNode {
         break;
       case 'READ_PROBE_ACK':
         this.reads.onReadProbeAck(from, msg);
+        break;
+      case 'APPLIED':
+        this.onAppliedReport(from, msg);
         break;
       default:
         assertNever(msg, 'message');
@@ -689,6 +699,7 @@ export class CoreNode {
     if (this.role !== Role.FOLLOWER) this.becomeFollower(msg.term, from, `coordinator ${from} replicating`);
     this.setLeader(from);
     this.lastLeaderContactTick = this.now;
+    this.leaderWantsApplied = msg.wantApplied === true;
     if (this.pendingSnapshotInstall !== null) return; // the leader will retry after the install
 
     let prevIndex = msg.prevIndex;
@@ -892,7 +903,7 @@ export class CoreNode {
       const prevTerm = this.log.termAt(prevIndex) as number;
       const entries = this.log.slice(prog.next, this.log.lastIndex(), this.cfg.maxEntriesPerMessage, this.cfg.maxBytesPerMessage);
       if (entries.length === 0 && !probe) return;
-      this.send(peer, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm, entries, commitIndex: this.commitIndex });
+      this.send(peer, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm, entries, commitIndex: this.commitIndex, ...this.applyReportsWanted() });
       const last = entries[entries.length - 1];
       prog.sentReplicate(last === undefined ? null : last.index, this.commitIndex);
       if (last === undefined) return;
@@ -950,9 +961,27 @@ export class CoreNode {
       if (prog === undefined || !this.online.has(p) || !prog.needsCommitNotice(this.commitIndex)) continue;
       if (prog.next <= this.log.base().index) continue;
       const prevIndex = prog.next - 1;
-      this.send(p, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm: this.log.termAt(prevIndex) as number, entries: [], commitIndex: this.commitIndex });
+      this.send(p, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm: this.log.termAt(prevIndex) as number, entries: [], commitIndex: this.commitIndex, ...this.applyReportsWanted() });
       prog.sentReplicate(null, this.commitIndex);
     }
+  }
+
+  private applyReportsWanted(): { wantApplied?: true } {
+    return this.requests.wantsApplyReports() ? { wantApplied: true } : {};
+  }
+
+  /** Follower: tell the coordinator how far the database applied, while it waits for `all-applied` writes. */
+  private reportApplied(): void {
+    if (this.role !== Role.FOLLOWER || this.leaderId === null || !this.leaderWantsApplied || this.appliedIndex <= this.reportedApplied) return;
+    this.reportedApplied = this.appliedIndex;
+    this.send(this.leaderId, { type: 'APPLIED', term: this.term, appliedIndex: this.appliedIndex });
+  }
+
+  private onAppliedReport(from: NodeId, msg: AppliedMsg): void {
+    if (this.role !== Role.LEADER || msg.term !== this.term) return;
+    const prog = this.progress.get(from);
+    if (prog === undefined || msg.appliedIndex <= prog.applied) return;
+    prog.applied = msg.appliedIndex;
   }
 
   private onSnapshotReady(to: NodeId, index: number, data: string): void {
@@ -1006,6 +1035,8 @@ export class CoreNode {
       this.requests.completeCoordinatorRequests();
       this.notifyCommit();
       this.reads.flush();
+    } else {
+      this.reportApplied();
     }
     if (this.hardDirty) {
       this.out.hardState = { term: this.term, votedFor: this.votedFor };

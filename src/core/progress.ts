@@ -17,6 +17,8 @@ export class PeerProgress {
   lastCatchUpEventTick = -Infinity;
   /** The commit index carried by the last REPLICATE sent to this peer. */
   sentCommit = 0;
+  /** How far the peer's database has applied, as it last reported (APPLIED). */
+  applied = 0;
 
   constructor(next: number, now: number) {
     this.next = next;

@@ -34,6 +34,8 @@ export interface RequestHost {
   termAt(index: number): number | undefined;
   /** Every peer's log matches the coordinator's up to `index`. */
   allPeersMatch(index: number): boolean;
+  /** Every peer the failure detector considers online reported it applied `index`. */
+  allOnlinePeersApplied(index: number): boolean;
   /** The current step's output (replies, prepare requests). */
   out(): ReadyBuilder;
   send(to: NodeId, msg: Message): void;
@@ -126,6 +128,12 @@ export class ClientRequests {
   noteApplied(index: number, requestId: string | null, result: unknown): void {
     if (requestId !== null) this.resultCache.set(requestId, { index, result });
     if (this.host.isLeader()) this.appliedResults.set(index, result);
+  }
+
+  /** A write waits for every online node to apply it: followers must report their applies. */
+  wantsApplyReports(): boolean {
+    for (const r of this.coordinatorRequests.values()) if (r.ack === 'all-applied') return true;
+    return false;
   }
 
   /** A write is being prepared by the shell (the coordinator does not hand over meanwhile). */
@@ -424,6 +432,10 @@ export class ClientRequests {
           break;
         case 'all':
           ready = this.host.appliedIndex() >= idx && this.host.allPeersMatch(idx);
+          result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
+          break;
+        case 'all-applied':
+          ready = this.host.appliedIndex() >= idx && this.host.allOnlinePeersApplied(idx);
           result = this.appliedResults.get(idx) ?? this.resultCache.get(req.requestId)?.result ?? req.preparedResult;
           break;
         default:

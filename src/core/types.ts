@@ -4,10 +4,15 @@ import type { ErrorInfo } from '../errors.js';
 
 export type NodeId = number;
 
-/** How many nodes must have an entry durably on disk before its client is answered. */
-export const AckLevel = { ONE: 'one', QUORUM: 'quorum', ALL: 'all' } as const;
+/**
+ * When a write's client is answered: `one` once the coordinator has it on disk; `quorum` once a
+ * majority has it on disk (and the answering node applied it); `all` once every configured node has
+ * it on disk; `all-applied` once every online node has applied it (MySQL Group Replication's AFTER,
+ * Galera's wsrep_sync_wait): a read on any node afterwards sees it, at any read level.
+ */
+export const AckLevel = { ONE: 'one', QUORUM: 'quorum', ALL: 'all', ALL_APPLIED: 'all-applied' } as const;
 export type AckLevel = (typeof AckLevel)[keyof typeof AckLevel];
-export const ACK_LEVELS: readonly AckLevel[] = ['one', 'quorum', 'all'];
+export const ACK_LEVELS: readonly AckLevel[] = ['one', 'quorum', 'all', 'all-applied'];
 
 /** What a read waits for before it runs on a node's database (src/sessions/read-levels.ts, docs/consistency.md). */
 export const READ_CONSISTENCY_LEVELS = ['local', 'session', 'bounded', 'linearizable'] as const;
@@ -89,6 +94,14 @@ export interface ReplicateMsg {
   readonly prevTerm: number;
   readonly entries: readonly Entry[];
   readonly commitIndex: number;
+  /** The coordinator waits for writes acknowledged at `all-applied`: report applies with APPLIED. */
+  readonly wantApplied?: boolean;
+}
+/** A follower's database applied up to `appliedIndex` (sent while the coordinator wants to know). */
+export interface AppliedMsg {
+  readonly type: 'APPLIED';
+  readonly term: number;
+  readonly appliedIndex: number;
 }
 export interface ReplicateAckMsg {
   readonly type: 'REPLICATE_ACK';
@@ -165,7 +178,8 @@ export type Message =
   | ReadIndexMsg
   | ReadIndexReplyMsg
   | ReadProbeMsg
-  | ReadProbeAckMsg;
+  | ReadProbeAckMsg
+  | AppliedMsg;
 export type MessageType = Message['type'];
 export const MESSAGE_TYPES: readonly MessageType[] = [
   'HEARTBEAT',
@@ -182,6 +196,7 @@ export const MESSAGE_TYPES: readonly MessageType[] = [
   'READ_INDEX_REPLY',
   'READ_PROBE',
   'READ_PROBE_ACK',
+  'APPLIED',
 ];
 
 /** What a client write ended as. `result` is whatever the shell reported when it applied (or prepared) it. */

@@ -91,7 +91,15 @@ export function validateMessage(raw: unknown): Validated {
       case 'REPLICATE': {
         const list = o['entries'];
         if (!Array.isArray(list) || list.length > MAX_ENTRIES_PER_MESSAGE) throw new Invalid(`field 'entries' must be an array of at most ${MAX_ENTRIES_PER_MESSAGE}`);
-        msg = { type: 'REPLICATE', term, prevIndex: int(o, 'prevIndex'), prevTerm: int(o, 'prevTerm'), entries: list.map(entry), commitIndex: int(o, 'commitIndex') };
+        msg = {
+          type: 'REPLICATE',
+          term,
+          prevIndex: int(o, 'prevIndex'),
+          prevTerm: int(o, 'prevTerm'),
+          entries: list.map(entry),
+          commitIndex: int(o, 'commitIndex'),
+          ...(o['wantApplied'] === undefined ? {} : { wantApplied: bool(o, 'wantApplied') }),
+        };
         break;
       }
       case 'REPLICATE_ACK':
@@ -119,6 +127,9 @@ export function validateMessage(raw: unknown): Validated {
         break;
       case 'READ_PROBE_ACK':
         msg = { type: 'READ_PROBE_ACK', term, seq: int(o, 'seq', 1) };
+        break;
+      case 'APPLIED':
+        msg = { type: 'APPLIED', term, appliedIndex: int(o, 'appliedIndex') };
         break;
       case 'SNAPSHOT':
         msg = { type: 'SNAPSHOT', term, meta: meta(o['meta']), data: str(o, 'data') };

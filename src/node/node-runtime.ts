@@ -179,11 +179,11 @@ export class NodeRuntime {
       },
     });
     this.applier.connect(this.driver.feed, this.executor);
-    this.sessionWrites = new SessionWrites(this.self.id, (requestId, command) => this.driver.feed({ type: 'ClientWrite', requestId, command }));
+    this.sessionWrites = new SessionWrites(this.self.id, (requestId, command, ack) => this.driver.feed({ type: 'ClientWrite', requestId, command, ...(ack === undefined ? {} : { ack }) }));
     this.clients = new ClientServer({
       engine: this.engine,
       logger: this.logger,
-      submitWrite: (requestId, command) => this.driver.feed({ type: 'ClientWrite', requestId, command }),
+      submitWrite: (requestId, command, ack) => this.driver.feed({ type: 'ClientWrite', requestId, command, ...(ack === undefined ? {} : { ack }) }),
       status: () => this.status(),
       isHealthy: () => this.applier.isHealthy(),
       maxSqlBytes: Math.floor(cfg.maxFrameBytes / 2),
@@ -311,13 +311,14 @@ export class NodeRuntime {
       isHealthy: () => this.applier.isHealthy(),
       read: (statements) => this.engine.read(statements),
       describe: (sql) => this.engine.describeStatement(sql),
-      submitWrite: (command, requestId): Promise<Outcome> => this.sessionWrites.write(command, requestId),
+      submitWrite: (command, requestId, ack): Promise<Outcome> => this.sessionWrites.write(command, requestId, ack),
       coordinator: () => this.core.status().coordinator,
       txnExec: (at, key, first, sql, params) => this.txnRelay.exec(at, key, first, sql, params),
       txnRollback: (at, key) => this.txnRelay.rollback(at, key),
       waitApplied: (index) => this.appliedWaiters.wait(index),
       reads: this.readBarrier,
       defaultReadLevel: this.defaultReadLevel(),
+      defaultAck: this.config.writeAck,
     };
   }
 

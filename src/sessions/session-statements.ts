@@ -3,11 +3,14 @@
 // over the lexer's tokens; src/shell/sql-session.ts acts on what they return.
 import { tokenize, type Dialect, type Token } from '../sql/index.js';
 import { parseMaxStaleness, readConsistencyOf, unknownReadConsistency, type ReadConsistency } from './read-levels.js';
+import { ACK_LEVELS, type AckLevel } from '../core/types.js';
 
 /** `SET SESSION replisql_read_consistency = 'linearizable'`: the session's read level (docs/consistency.md). */
 export const READ_CONSISTENCY_VARIABLE = 'replisql_read_consistency';
 /** `SET SESSION replisql_read_max_staleness_ms = 500`: the bound of the `bounded` level. */
 export const MAX_STALENESS_VARIABLE = 'replisql_read_max_staleness_ms';
+/** `SET SESSION replisql_write_ack = 'all-applied'`: when the session's writes are acknowledged. */
+export const WRITE_ACK_VARIABLE = 'replisql_write_ack';
 
 export type TransactionCommand =
   | { readonly type: 'begin' }
@@ -19,7 +22,13 @@ export type TransactionCommand =
 
 export type SessionCommand =
   /** SET: the values it changes (null: left as it is); anything else it names is accepted without effect. */
-  | { readonly type: 'set'; readonly autocommit: boolean | null; readonly readConsistency: ReadConsistency | null; readonly maxStalenessMs: number | null }
+  | {
+      readonly type: 'set';
+      readonly autocommit: boolean | null;
+      readonly readConsistency: ReadConsistency | null;
+      readonly maxStalenessMs: number | null;
+      readonly writeAck: AckLevel | null;
+    }
   | { readonly type: 'use'; readonly database: string }
   | { readonly type: 'refuse'; readonly message: string }
   /** Not a statement of either dialect: the client gets a syntax error, as from the database. */
@@ -113,14 +122,16 @@ export function parseSessionStatement(sql: string, dialect: Dialect): SessionCom
   let autocommit: boolean | null = null;
   let readConsistency: ReadConsistency | null = null;
   let maxStalenessMs: number | null = null;
+  let writeAck: AckLevel | null = null;
   for (const assignment of splitTopLevel(t.slice(1))) {
     const r = parseAssignment(assignment);
     if (typeof r === 'string') return { type: 'refuse', message: r };
     if (r.name === 'autocommit') autocommit = r.value as boolean;
     if (r.name === READ_CONSISTENCY_VARIABLE) readConsistency = r.value as ReadConsistency;
     if (r.name === MAX_STALENESS_VARIABLE) maxStalenessMs = r.value as number;
+    if (r.name === WRITE_ACK_VARIABLE) writeAck = r.value as AckLevel;
   }
-  return { type: 'set', autocommit, readConsistency, maxStalenessMs };
+  return { type: 'set', autocommit, readConsistency, maxStalenessMs, writeAck };
 }
 
 function splitTopLevel(tokens: readonly Token[]): Token[][] {
@@ -172,6 +183,10 @@ function parseAssignment(tokens: readonly Token[]): { name: string; value: boole
     if (v === '1' || v === 'ON' || v === 'TRUE') return { name, value: true };
     if (v === '0' || v === 'OFF' || v === 'FALSE') return { name, value: false };
     return `SET autocommit takes 0, 1, ON or OFF`;
+  }
+  if (name === WRITE_ACK_VARIABLE) {
+    const raw = (valueTokens.length === 1 ? unquote(valueTokens[0]!) : valueTokens.map((v) => v.text).join('')).toLowerCase();
+    return (ACK_LEVELS as readonly string[]).includes(raw) ? { name, value: raw } : `unknown ack level ${JSON.stringify(raw).slice(0, 60)} in ${name}: expected one of ${ACK_LEVELS.join(', ')}`;
   }
   if (name === READ_CONSISTENCY_VARIABLE || name === MAX_STALENESS_VARIABLE) {
     const raw = valueTokens.length === 1 ? unquote(valueTokens[0]!) : valueTokens.map((v) => v.text).join(' ');

@@ -1,7 +1,7 @@
 // Writes submitted by client sessions, waiting for their outcome by request id.
 import { randomBytes } from 'node:crypto';
 import { ErrorCode } from '../errors.js';
-import type { NodeId, Outcome } from '../core/types.js';
+import type { AckLevel, NodeId, Outcome } from '../core/types.js';
 
 export class SessionWrites {
   private readonly waiting = new Map<string, (outcome: Outcome) => void>();
@@ -11,18 +11,18 @@ export class SessionWrites {
 
   constructor(
     private readonly selfId: NodeId,
-    private readonly submit: (requestId: string, command: string) => void,
+    private readonly submit: (requestId: string, command: string, ack: AckLevel | undefined) => void,
   ) {}
 
   /** Submits a write through the ordinary write path; resolves with its outcome. */
-  write(command: string, clientRequestId?: string): Promise<Outcome> {
+  write(command: string, clientRequestId?: string, ack?: AckLevel): Promise<Outcome> {
     const requestId = clientRequestId ?? `s${this.selfId}-${this.bootNonce}-${++this.count}`;
     if (this.waiting.has(requestId)) {
       return Promise.resolve({ ok: false, error: { code: ErrorCode.BAD_REQUEST, message: `request id ${requestId} is already in flight on this node` } });
     }
     return new Promise<Outcome>((resolve) => {
       this.waiting.set(requestId, resolve);
-      this.submit(requestId, command);
+      this.submit(requestId, command, ack);
     });
   }
 

@@ -13,12 +13,12 @@
 // docs/transactions.md explains the choices.
 import { randomBytes } from 'node:crypto';
 import { ErrorCode, errorInfo, sqlErrorInfo, statementErrorInfo, toErrorInfo, type ErrorInfo } from '../errors.js';
-import type { NodeId, Outcome } from '../core/types.js';
+import type { AckLevel, NodeId, Outcome } from '../core/types.js';
 import type { MysqlSessionPort, SessionOutcome, SessionStatus } from './session-port.js';
 import { classifyScript, SqlLexError, type ClassifiedStatement, type Dialect } from '../sql/index.js';
 import { type ColumnType, type SqlValue, type Statement, type StatementDescription, type StatementResult } from '../storage/sql-engine.js';
 import { encodeClientCommand, encodeTxnCommitCommand, type WriteResult } from '../apply/command.js';
-import { MAX_STALENESS_VARIABLE, parseSessionStatement, parseSystemSelect, parseTransactionStatement, READ_CONSISTENCY_VARIABLE } from './session-statements.js';
+import { MAX_STALENESS_VARIABLE, parseSessionStatement, parseSystemSelect, parseTransactionStatement, READ_CONSISTENCY_VARIABLE, WRITE_ACK_VARIABLE } from './session-statements.js';
 import type { ReadBarrier, ReadLevel } from './read-levels.js';
 import type { TxnStatementOutcome } from '../apply/write-executor.js';
 
@@ -37,7 +37,7 @@ export interface SessionHost {
    * A command on the write path (autocommit write or transaction commit); resolves with its outcome.
    * `requestId` is its idempotency key (one is made up when absent).
    */
-  submitWrite(command: string, requestId?: string): Promise<Outcome>;
+  submitWrite(command: string, requestId?: string, ack?: AckLevel): Promise<Outcome>;
   /** The coordinator this node knows of, if any. */
   coordinator(): NodeId | null;
   /** Runs one statement of transaction `key` on coordinator `at`; `first` opens the transaction there. */
@@ -49,6 +49,8 @@ export interface SessionHost {
   /** The node's read barrier (read consistency levels) and the configured default level. */
   readonly reads: ReadBarrier;
   readonly defaultReadLevel: ReadLevel;
+  /** The node's configured write ack level (writeAck). */
+  readonly defaultAck: AckLevel;
 }
 
 export interface SqlSessionOptions {
@@ -89,6 +91,10 @@ export class SqlSession implements MysqlSessionPort {
   private readLevel: ReadLevel;
   /** A level for the request running now (the JSON protocol's per-request fields), over the session's. */
   private requestReadLevel: ReadLevel | null = null;
+  /** The session's write ack level (SET SESSION replisql_write_ack); null: the node's default. */
+  private writeAck: AckLevel | null = null;
+  /** An ack level for the request running now (the JSON protocol's `ack`), over the session's. */
+  private requestAck: AckLevel | null = null;
 
   constructor(private readonly opts: SqlSessionOptions) {
     this.host = opts.host;
@@ -114,13 +120,19 @@ export class SqlSession implements MysqlSessionPort {
    * `requestId` (JSON protocol): the client's idempotency key; the first statement's write uses it,
    * the n-th `<requestId>#<n>`, so a request re-sent after a lost connection is applied once.
    */
-  async query(sql: string, opts: { readonly multiStatements: boolean; readonly requestId?: string; readonly readLevel?: ReadLevel }): Promise<SessionOutcome> {
+  async query(sql: string, opts: { readonly multiStatements: boolean; readonly requestId?: string; readonly readLevel?: ReadLevel; readonly ack?: AckLevel }): Promise<SessionOutcome> {
     this.requestReadLevel = opts.readLevel ?? null;
+    this.requestAck = opts.ack ?? null;
     try {
       return await this.queryScript(sql, opts);
     } finally {
       this.requestReadLevel = null;
+      this.requestAck = null;
     }
+  }
+
+  private currentAck(): AckLevel | undefined {
+    return this.requestAck ?? this.writeAck ?? undefined;
   }
 
   private async queryScript(sql: string, opts: { readonly multiStatements: boolean; readonly requestId?: string }): Promise<SessionOutcome> {
@@ -265,6 +277,7 @@ export class SqlSession implements MysqlSessionPort {
           if (!c.ok) return c;
         }
         if (cmd.autocommit !== null) this.autocommit = cmd.autocommit;
+        if (cmd.writeAck !== null) this.writeAck = cmd.writeAck;
         if (cmd.readConsistency !== null || cmd.maxStalenessMs !== null) {
           this.readLevel = { consistency: cmd.readConsistency ?? this.readLevel.consistency, maxStalenessMs: cmd.maxStalenessMs ?? this.readLevel.maxStalenessMs };
         }
@@ -304,7 +317,7 @@ export class SqlSession implements MysqlSessionPort {
   }
 
   private async autocommitWrite(sql: string, params: readonly SqlValue[]): Promise<StepResult> {
-    const outcome = await this.host.submitWrite(encodeClientCommand(params.length > 0 ? { sql, params } : { sql }), this.statementRequestId);
+    const outcome = await this.host.submitWrite(encodeClientCommand(params.length > 0 ? { sql, params } : { sql }), this.statementRequestId, this.currentAck());
     if (!outcome.ok) return { ok: false, error: outcome.error };
     this.lastWriteIndex = Math.max(this.lastWriteIndex, outcome.index);
     const r = outcome.result as WriteResult | null;
@@ -357,7 +370,7 @@ export class SqlSession implements MysqlSessionPort {
       if (t.opened) this.host.txnRollback(t.at, t.key);
       return { ok: true, result: OK_RESULT };
     }
-    const outcome = await this.host.submitWrite(encodeTxnCommitCommand(t.key), this.statementRequestId);
+    const outcome = await this.host.submitWrite(encodeTxnCommitCommand(t.key), this.statementRequestId, this.currentAck());
     if (!outcome.ok) {
       const code = outcome.error.code;
       // A definite refusal leaves the transaction open on the coordinator until it idles out: end it now.
@@ -397,7 +410,7 @@ export class SqlSession implements MysqlSessionPort {
   private systemSelect(sql: string): StepResult | null {
     const items = parseSystemSelect(sql);
     if (items === null) return null;
-    const sessionOwned = new Set(['autocommit', 'in_transaction', READ_CONSISTENCY_VARIABLE, MAX_STALENESS_VARIABLE]);
+    const sessionOwned = new Set(['autocommit', 'in_transaction', READ_CONSISTENCY_VARIABLE, MAX_STALENESS_VARIABLE, WRITE_ACK_VARIABLE]);
     if (this.host.dialect === 'mysql' && !items.every((i) => sessionOwned.has(i.name))) return null;
     const row: unknown[] = [];
     const types: ColumnType[] = [];
@@ -422,6 +435,8 @@ export class SqlSession implements MysqlSessionPort {
         return this.currentReadLevel.consistency;
       case MAX_STALENESS_VARIABLE:
         return this.currentReadLevel.maxStalenessMs;
+      case WRITE_ACK_VARIABLE:
+        return this.currentAck() ?? this.host.defaultAck;
       case 'version':
       case 'version()':
         return this.host.serverVersion;

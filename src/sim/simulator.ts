@@ -311,7 +311,7 @@ export class Simulator {
     if (live.length === 0) return;
     const target = live[this.rng.intUpTo(live.length - 1)] as NodeId;
     const r = this.rng.next();
-    const ack: AckLevel = r < 0.7 ? 'quorum' : r < 0.9 ? 'all' : 'one';
+    const ack: AckLevel = r < 0.6 ? 'quorum' : r < 0.8 ? 'all' : r < 0.9 ? 'all-applied' : 'one';
     this.submitWrite(target, ack, null);
   }
 

@@ -94,6 +94,27 @@ describe('read consistency (3 nodes, heartbeat 2 s)', () => {
     });
   });
 
+  test('ack all-applied: once a write is acknowledged, every node answers it even at the local level', { timeout: 60_000 }, async (t) => {
+    const cluster = fx.take(t);
+    if (cluster === null) return;
+    await cluster.check(async () => {
+      await cluster.waitForCoordinator(3);
+      const w = await cluster.client(1);
+      await w.query('CREATE TABLE aa (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)');
+      await w.query('INSERT INTO aa (k, v) VALUES (1, 0)');
+      const readers = await Promise.all([2, 3].map((id) => cluster.client(id)));
+      for (let i = 1; i <= 25; i++) {
+        await w.query('UPDATE aa SET v = ? WHERE k = 1', [i], { ack: 'all-applied' });
+        // Both reads are sent at once, right after the acknowledgement: no time for a later apply.
+        const seen = await Promise.all(readers.map((r) => r.query('SELECT v FROM aa WHERE k = 1', [], { consistency: 'local' })));
+        assert.deepEqual(seen.map((s) => s[0]?.rows), [[[i]], [[i]]], `write ${i} (all-applied) is on nodes 2 and 3 when acknowledged`);
+      }
+      await assert.rejects(w.query('UPDATE aa SET v = 0', [], { ack: 'everyone' as never }), /unknown ack level "everyone"/);
+      for (const r of readers) await r.close();
+      await w.close();
+    });
+  });
+
   test('MySQL front end: SET SESSION replisql_read_consistency; linearizable reads through a follower; a bad value is refused', { timeout: 60_000 }, async (t) => {
     const cluster = fx.take(t);
     if (cluster === null) return;
@@ -124,6 +145,18 @@ describe('read consistency (3 nodes, heartbeat 2 s)', () => {
       });
       const [still] = await reader.query('SELECT @@replisql_read_consistency AS level');
       assert.deepEqual(still, [{ level: 'linearizable' }], 'a refused SET changes nothing');
+      // The write option, as a session variable: acknowledged once every online node applied it.
+      await writer.query("SET SESSION replisql_write_ack = 'all-applied'");
+      const [ack] = await writer.query('SELECT @@replisql_write_ack AS ack');
+      assert.deepEqual(ack, [{ ack: 'all-applied' }]);
+      const local3 = await open(3);
+      await local3.query("SET SESSION replisql_read_consistency = 'local'");
+      for (let i = 100; i < 110; i++) {
+        await writer.query('UPDATE my_reg SET v = ? WHERE k = 1', [i]);
+        const [rows] = await local3.query('SELECT v FROM my_reg WHERE k = 1');
+        assert.deepEqual(rows, [{ v: i }], `all-applied write ${i} through node 2 is on node 3 when acknowledged`);
+      }
+      await assert.rejects(writer.query("SET SESSION replisql_write_ack = 'twice'"), /unknown ack level "twice".*one, quorum, all, all-applied/);
     });
   });
 });

@@ -260,7 +260,7 @@ export function fmtMsg(m: Message): string {
     case 'COORDINATOR':
       return `COORDINATOR t${m.term}`;
     case 'REPLICATE':
-      return `REPLICATE t${m.term} prev=${m.prevIndex}@${m.prevTerm} ${fmtEntries(m.entries)} commit=${m.commitIndex}`;
+      return `REPLICATE t${m.term} prev=${m.prevIndex}@${m.prevTerm} ${fmtEntries(m.entries)} commit=${m.commitIndex}${m.wantApplied === true ? ' wantApplied' : ''}`;
     case 'REPLICATE_ACK':
       return m.success
         ? `REPLICATE_ACK t${m.term} ok match=${m.matchIndex}`
@@ -281,6 +281,8 @@ export function fmtMsg(m: Message): string {
       return `READ_PROBE t${m.term} seq=${m.seq}`;
     case 'READ_PROBE_ACK':
       return `READ_PROBE_ACK t${m.term} seq=${m.seq}`;
+    case 'APPLIED':
+      return `APPLIED t${m.term} applied=${m.appliedIndex}`;
   }
 }
 

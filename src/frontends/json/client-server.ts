@@ -3,7 +3,7 @@
 // to the coordinator. Every request is validated and bounded; a bad one gets an ERROR frame and
 // the connection (and the node) keep going.
 import { ErrorCode, errorInfo, statementErrorInfo, toErrorInfo, type ErrorInfo } from '../../errors.js';
-import type { Outcome } from '../../core/types.js';
+import { ACK_LEVELS, type AckLevel, type Outcome } from '../../core/types.js';
 import { classifyScript } from '../../sql/index.js';
 import type { SqlEngine, SqlValue, Statement, StatementResult } from '../../storage/sql-engine.js';
 import { encodeClientCommand, type WriteResult } from '../../apply/command.js';
@@ -15,7 +15,8 @@ import { readLevelOf, type ReadBarrier, type ReadLevel } from '../../sessions/re
 export interface ClientServerOptions {
   readonly engine: SqlEngine;
   readonly logger: Logger;
-  readonly submitWrite: (requestId: string, command: string) => void;
+  /** Submits a write; `ack` is the request's own ack level (the node's default when absent). */
+  readonly submitWrite: (requestId: string, command: string, ack: AckLevel | undefined) => void;
   readonly status: () => Record<string, unknown>;
   readonly isHealthy: () => boolean;
   readonly maxSqlBytes: number;
@@ -127,6 +128,11 @@ export class ClientServer {
       this.refuse(conn, id, params);
       return;
     }
+    const ack = f['ack'];
+    if (ack !== undefined && !(ACK_LEVELS as readonly unknown[]).includes(ack)) {
+      this.refuse(conn, id, `unknown ack level ${preview(ack)} in "ack": expected one of ${ACK_LEVELS.join(', ')}`);
+      return;
+    }
     const named = f['consistency'] !== undefined || f['maxStalenessMs'] !== undefined;
     const level = readLevelOf({ consistency: f['consistency'], maxStalenessMs: f['maxStalenessMs'] }, this.opts.reads?.defaultLevel ?? LOCAL);
     if (typeof level === 'string') {
@@ -152,17 +158,17 @@ export class ClientServer {
     // own writes (the session waits until this node has applied them).
     const needsSession = this.sessions.has(conn) || script.statements.some((s) => s.class.kind === 'session' || s.class.kind === 'transaction');
     if (needsSession) {
-      this.runInSession(conn, id, sql, params, named ? level : undefined);
+      this.runInSession(conn, id, sql, params, named ? level : undefined, ack as AckLevel | undefined);
       return;
     }
-    this.onPlainQuery(conn, id, sql, params, script, level);
+    this.onPlainQuery(conn, id, sql, params, script, level, ack as AckLevel | undefined);
   }
 
   /**
    * A request with transaction control, SET or USE, or sent inside a transaction: runs in the
    * connection's session, after the connection's earlier session requests.
    */
-  private runInSession(conn: FramedConnection, id: string, sql: string, params: SqlValue[], readLevel: ReadLevel | undefined): void {
+  private runInSession(conn: FramedConnection, id: string, sql: string, params: SqlValue[], readLevel: ReadLevel | undefined, ack: AckLevel | undefined): void {
     const create = this.opts.createSession;
     if (create === undefined) {
       conn.send(errorFrame(id, errorInfo(ErrorCode.UNSAFE_STATEMENT, 'transactions and session statements are not available on this server')));
@@ -175,7 +181,7 @@ export class ClientServer {
     }
     const session = cs.session;
     const task = async (): Promise<void> => {
-      const outcome = params.length > 0 ? await session.execute(sql, params, id) : await session.query(sql, { multiStatements: true, requestId: id, ...(readLevel === undefined ? {} : { readLevel }) });
+      const outcome = params.length > 0 ? await session.execute(sql, params, id) : await session.query(sql, { multiStatements: true, requestId: id, ...(readLevel === undefined ? {} : { readLevel }), ...(ack === undefined ? {} : { ack }) });
       const inTransaction = session.status().inTransaction;
       if (outcome.error !== null) conn.send({ ...errorFrame(id, outcome.error), transaction: inTransaction });
       else conn.send({ ...resultFrame(id, outcome.results, false), transaction: inTransaction });
@@ -185,7 +191,7 @@ export class ClientServer {
     });
   }
 
-  private onPlainQuery(conn: FramedConnection, id: string, sql: string, params: SqlValue[], script: ReturnType<typeof classifyScript>, level: ReadLevel): void {
+  private onPlainQuery(conn: FramedConnection, id: string, sql: string, params: SqlValue[], script: ReturnType<typeof classifyScript>, level: ReadLevel, ack: AckLevel | undefined): void {
     if (!this.opts.isHealthy()) {
       conn.send(errorFrame(id, errorInfo(ErrorCode.UNHEALTHY, 'this node\'s database is unavailable; try another node')));
       return;
@@ -209,7 +215,7 @@ export class ClientServer {
       this.waiting.set(id, set);
     }
     set.add(conn);
-    this.opts.submitWrite(id, encodeClientCommand(params.length > 0 ? { sql, params } : { sql }));
+    this.opts.submitWrite(id, encodeClientCommand(params.length > 0 ? { sql, params } : { sql }), ack);
   }
 
   /** A malformed request: answered with BAD_REQUEST and logged (rate-limited per connection). */
