@@ -112,7 +112,7 @@ function fmtMs(v) {
  * clients on one node run `sql` for each key in turn. Returns the result row for the table; the
  * first error is added to `notes`.
  */
-export async function pointReadPhase({ endpoint, nodeId, role, sql, keys, clients, notes }) {
+export async function pointReadPhase({ endpoint, nodeId, role, sql, keys, clients, notes, queryOpts = {}, mode = 'cluster point read, 1 node' }) {
   const conns = await Promise.all(Array.from({ length: clients }, () => ReplisqlClient.connect([endpoint], { timeoutMs: 30_000 })));
   const lat = [];
   let missing = 0;
@@ -125,7 +125,7 @@ export async function pointReadPhase({ endpoint, nodeId, role, sql, keys, client
         const k = keys[next++];
         const st = performance.now();
         try {
-          const r = await cl.query(sql, [k]);
+          const r = await cl.query(sql, [k], queryOpts);
           if (r[0].rows.length === 0) missing++;
           lat.push(performance.now() - st);
         } catch (err) {
@@ -138,7 +138,7 @@ export async function pointReadPhase({ endpoint, nodeId, role, sql, keys, client
   const elapsed = performance.now() - t0;
   await Promise.all(conns.map((cl) => cl.close()));
   const note = [`${clients} client${clients === 1 ? '' : 's'} -> node ${nodeId} (${role})`, missing ? `${missing} MISSING` : '', errCount ? `${errCount} ERRORS` : ''].filter((x) => x !== '').join(', ');
-  return summarize('cluster point read, 1 node', lat, elapsed, note);
+  return summarize(mode, lat, elapsed, note);
 }
 
 export function table(headers, rows) {

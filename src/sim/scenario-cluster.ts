@@ -22,6 +22,7 @@ export class ScenarioCluster {
   /** Answers to `readIndex` requests, by request id. */
   readonly readIndexes = new Map<string, ReadIndexAnswer>();
   private readonly cluster: SimCluster;
+  private readonly frozen = new Set<NodeId>();
 
   constructor(size: number, overrides: Partial<CoreConfig> = {}, startNodes: readonly NodeId[] | null = null) {
     this.cluster = new SimCluster({
@@ -68,9 +69,21 @@ export class ScenarioCluster {
     this.cluster.blocked.clear();
   }
 
+  /**
+   * Stops node `id`'s clock (as SIGSTOP does to a process): it gets no ticks until `thaw`, so its
+   * failure detector still believes what it last heard. Messages still reach it unless partitioned.
+   */
+  freeze(id: NodeId): void {
+    this.frozen.add(id);
+  }
+
+  thaw(id: NodeId): void {
+    this.frozen.delete(id);
+  }
+
   tick(n = 1): void {
     for (let i = 0; i < n; i++) {
-      this.cluster.tickAll();
+      for (const id of this.ids) if (this.cluster.isUp(id) && !this.frozen.has(id)) this.cluster.step(id, { type: 'Tick' });
       this.settle();
     }
   }

@@ -227,10 +227,6 @@ export class SimCluster {
     if (node.driver === driver && driver !== null) this.checkNode(node);
   }
 
-  /** Every node that is up ticks once (scenarios; the simulator's nodes tick by themselves). */
-  tickAll(): void {
-    for (const id of this.ids) if (this.isUp(id)) this.step(id, { type: 'Tick' });
-  }
 
   private down(node: SimNode, why: string): void {
     node.driver = null;

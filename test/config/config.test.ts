@@ -43,6 +43,8 @@ test('a minimal config gets the documented defaults and absolute paths', () => {
   assert.equal(c.heartbeatIntervalMs, 2000);
   assert.equal(c.failureTimeoutMs, 10_000);
   assert.equal(c.writeAck, 'quorum');
+  assert.equal(c.readConsistency, 'session');
+  assert.equal(c.maxReadStalenessMs, 1000);
   assert.equal(c.tickMs, 100);
   assert.equal(c.writeTimeoutMs, 15_000);
   assert.equal(c.maxFrameBytes, 16_777_216);
@@ -121,7 +123,9 @@ test('field types and ranges: the message names the field, the expectation and w
   hasProblem(base({ nodes: [{ ...node(1), id: 0 }] }), /^nodes\[0\]\.id: expected an integer between 1 and/);
   hasProblem(base({ nodes: [{ ...node(1), id: 1.5 }] }), /^nodes\[0\]\.id: expected an integer/);
   hasProblem(base({ tickMs: 0 }), /^tickMs: expected an integer between 1 and 10000, got 0$/);
-  hasProblem(base({ writeAck: 'majority' }), /^writeAck: expected one of "one", "quorum", "all", got "majority"/);
+  hasProblem(base({ writeAck: 'majority' }), /^writeAck: expected one of "one", "quorum", "all", "all-applied", got "majority"/);
+  hasProblem(base({ readConsistency: 'strong' }), /^readConsistency: expected one of "local", "session", "bounded", "linearizable", got "strong"/);
+  hasProblem(base({ maxReadStalenessMs: -1 }), /^maxReadStalenessMs: expected an integer between 0 and 86400000, got -1$/);
   hasProblem(base({ maxFrameBytes: 10 }), /^maxFrameBytes: expected an integer between 1048576 and 268435456, got 10$/);
   hasProblem(base({ cluster: '' }), /^cluster: expected 1-64 characters/);
   hasProblem({ nodes: [node(1)] }, /^cluster: missing; expected the cluster name/);

@@ -3,6 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSessionStatement, parseSystemSelect, parseTransactionStatement } from '../../src/sessions/session-statements.js';
 
+
+/** A SET that changes nothing but what a test names. */
+const NO_CHANGE = { type: 'set', autocommit: null, readConsistency: null, maxStalenessMs: null, writeAck: null } as const;
+
 test('transaction control: BEGIN/START TRANSACTION/COMMIT/END/ROLLBACK, and what is refused', () => {
   for (const sql of ['BEGIN', 'begin work', 'START TRANSACTION', 'start transaction with consistent snapshot', 'BEGIN IMMEDIATE TRANSACTION']) {
     assert.deepEqual(parseTransactionStatement(sql, 'mysql'), { type: 'begin' }, sql);
@@ -26,13 +30,13 @@ test('transaction control: BEGIN/START TRANSACTION/COMMIT/END/ROLLBACK, and what
 });
 
 test('SET: autocommit values, accepted no-op variables, refusals that name the variable; USE', () => {
-  assert.deepEqual(parseSessionStatement('SET autocommit = 0', 'mysql'), { type: 'set', autocommit: false });
-  assert.deepEqual(parseSessionStatement('set @@session.autocommit=ON', 'mysql'), { type: 'set', autocommit: true });
-  assert.deepEqual(parseSessionStatement("SET SESSION autocommit = 'OFF'", 'mysql'), { type: 'set', autocommit: false });
-  assert.deepEqual(parseSessionStatement('SET NAMES utf8mb4 COLLATE utf8mb4_general_ci, autocommit=1', 'mysql'), { type: 'set', autocommit: true });
-  assert.deepEqual(parseSessionStatement('SET character_set_results = NULL', 'mysql'), { type: 'set', autocommit: null });
-  assert.deepEqual(parseSessionStatement('SET CHARACTER SET utf8', 'mysql'), { type: 'set', autocommit: null });
-  assert.deepEqual(parseSessionStatement('SET @@tx_isolation = "READ-COMMITTED"', 'mysql'), { type: 'set', autocommit: null });
+  assert.deepEqual(parseSessionStatement('SET autocommit = 0', 'mysql'), { ...NO_CHANGE, autocommit: false });
+  assert.deepEqual(parseSessionStatement('set @@session.autocommit=ON', 'mysql'), { ...NO_CHANGE, autocommit: true });
+  assert.deepEqual(parseSessionStatement("SET SESSION autocommit = 'OFF'", 'mysql'), { ...NO_CHANGE, autocommit: false });
+  assert.deepEqual(parseSessionStatement('SET NAMES utf8mb4 COLLATE utf8mb4_general_ci, autocommit=1', 'mysql'), { ...NO_CHANGE, autocommit: true });
+  assert.deepEqual(parseSessionStatement('SET character_set_results = NULL', 'mysql'), { ...NO_CHANGE, autocommit: null });
+  assert.deepEqual(parseSessionStatement('SET CHARACTER SET utf8', 'mysql'), { ...NO_CHANGE, autocommit: null });
+  assert.deepEqual(parseSessionStatement('SET @@tx_isolation = "READ-COMMITTED"', 'mysql'), { ...NO_CHANGE, autocommit: null });
   for (const [sql, re] of [
     ['SET sql_mode = ""', /sql_mode is not supported/],
     ['SET time_zone = "+00:00"', /time_zone is not supported/],
@@ -66,4 +70,19 @@ test('SELECT @@var / DATABASE(): items with labels and aliases; anything else is
   for (const sql of ['SELECT 1', 'SELECT @@version, id FROM t', 'SELECT * FROM t WHERE a = @@x', 'SELECT NOW()', 'SELECT @@x + 1', 'INSERT INTO t VALUES (1)']) {
     assert.equal(parseSystemSelect(sql), null, sql);
   }
+});
+
+test('SET of replisql session variables: read level, staleness bound, write ack; bad values name the valid ones', () => {
+  assert.deepEqual(parseSessionStatement("SET SESSION replisql_read_consistency = 'linearizable'", 'mysql'), { ...NO_CHANGE, readConsistency: 'linearizable' });
+  assert.deepEqual(parseSessionStatement('SET replisql_read_consistency = BOUNDED, replisql_read_max_staleness_ms = 250', 'mysql'), { ...NO_CHANGE, readConsistency: 'bounded', maxStalenessMs: 250 });
+  assert.deepEqual(parseSessionStatement("SET @@session.replisql_write_ack = 'all-applied'", 'mysql'), { ...NO_CHANGE, writeAck: 'all-applied' });
+  assert.deepEqual(parseSessionStatement('SET replisql_write_ack = all-applied', 'mysql'), { ...NO_CHANGE, writeAck: 'all-applied' });
+  const refused = (sql: string): string => {
+    const r = parseSessionStatement(sql, 'mysql');
+    assert.equal(r.type, 'refuse', sql);
+    return r.type === 'refuse' ? r.message : '';
+  };
+  assert.match(refused("SET replisql_read_consistency = 'eventual'"), /unknown read consistency "eventual" in replisql_read_consistency: expected one of local, session, bounded, linearizable/);
+  assert.match(refused('SET replisql_read_max_staleness_ms = -1'), /replisql_read_max_staleness_ms must be an integer number of milliseconds/);
+  assert.match(refused("SET replisql_write_ack = 'maybe'"), /unknown ack level "maybe" in replisql_write_ack: expected one of one, quorum, all, all-applied/);
 });

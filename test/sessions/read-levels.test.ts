@@ -1,0 +1,63 @@
+// The read barrier (src/sessions/read-levels.ts): what each level waits for, with a host that
+// records the calls and answers read indexes the way the core does (through deliver()).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, errorInfo, ReplisqlError } from '../../src/errors.js';
+import { ReadBarrier, readLevelOf, type ReadLevel } from '../../src/sessions/read-levels.js';
+
+function harness(staleness: number | null, answer: (requestId: string) => Parameters<ReadBarrier['deliver']>[0]) {
+  const calls: string[] = [];
+  const barrier: ReadBarrier = new ReadBarrier({
+    waitApplied: async (index) => {
+      calls.push(`wait ${index}`);
+    },
+    requestReadIndex: (requestId) => {
+      calls.push('read-index');
+      queueMicrotask(() => barrier.deliver(answer(requestId)));
+    },
+    stalenessMs: () => staleness,
+  });
+  return { barrier, calls };
+}
+
+const level = (consistency: ReadLevel['consistency'], maxStalenessMs = 1000): ReadLevel => ({ consistency, maxStalenessMs });
+
+test('local waits for nothing; session for its own last write; linearizable for the read index (and the session write, if later)', async () => {
+  const { barrier, calls } = harness(0, (requestId) => ({ requestId, ok: true, index: 40 }));
+  await barrier.before(level('local'), 50);
+  assert.deepEqual(calls, []);
+  await barrier.before(level('session'), 0);
+  await barrier.before(level('session'), 50);
+  assert.deepEqual(calls, ['wait 50']);
+  calls.length = 0;
+  await barrier.before(level('linearizable'), 10);
+  await barrier.before(level('linearizable'), 55);
+  assert.deepEqual(calls, ['read-index', 'wait 40', 'read-index', 'wait 55']);
+});
+
+test('bounded reads at once when the node was up to date within the bound, else catch up through a read index', async () => {
+  const fresh = harness(200, (requestId) => ({ requestId, ok: true, index: 7 }));
+  await fresh.barrier.before(level('bounded', 500), 0);
+  assert.deepEqual(fresh.calls, []);
+  const stale = harness(800, (requestId) => ({ requestId, ok: true, index: 7 }));
+  await stale.barrier.before(level('bounded', 500), 0);
+  assert.deepEqual(stale.calls, ['read-index', 'wait 7']);
+  const never = harness(null, (requestId) => ({ requestId, ok: true, index: 3 }));
+  await never.barrier.before(level('bounded', 500), 0);
+  assert.deepEqual(never.calls, ['read-index', 'wait 3'], 'a node never known up to date is stale');
+});
+
+test('a refused read index rejects with the cluster error', async () => {
+  const { barrier } = harness(0, (requestId) => ({ requestId, ok: false, error: errorInfo(ErrorCode.NO_QUORUM, 'coordinator 3 could not confirm') }));
+  await assert.rejects(barrier.before(level('linearizable'), 0), (e: unknown) => e instanceof ReplisqlError && e.code === ErrorCode.NO_QUORUM && /could not confirm/.test(e.message));
+});
+
+test('a request names a level and bound over the default; bad values are refused with the valid ones named', () => {
+  const dflt = level('session', 1000);
+  assert.deepEqual(readLevelOf({}, dflt), dflt);
+  assert.deepEqual(readLevelOf({ consistency: 'LINEARIZABLE' }, dflt), { consistency: 'linearizable', maxStalenessMs: 1000 });
+  assert.deepEqual(readLevelOf({ consistency: 'bounded', maxStalenessMs: 0 }, dflt), { consistency: 'bounded', maxStalenessMs: 0 });
+  assert.match(readLevelOf({ consistency: 'strong' }, dflt) as string, /unknown read consistency "strong" in "consistency": expected one of local, session, bounded, linearizable/);
+  assert.match(readLevelOf({ maxStalenessMs: 1.5 }, dflt) as string, /maxStalenessMs must be an integer number of milliseconds from 0 to 86400000/);
+  assert.match(readLevelOf({ maxStalenessMs: 86_400_001 }, dflt) as string, /from 0 to 86400000/);
+});
