@@ -15,7 +15,7 @@ import { ReplisqlClient } from '../dist/client/client.js';
 import { commandLine, gitInfo, installExitHook, machineInfo, parseArgs, pointReadPhase, positiveInt, readKeys, removeOnExit, resultTable, startCluster, summarize, waitForCoordinator } from './bench-lib.mjs';
 
 const USAGE = 'usage: node scripts/bench-reads.mjs [--clients N] [--reads TOTAL] [--rows N] [--writes TOTAL]';
-const opts = parseArgs(process.argv.slice(2), { clients: [8, positiveInt], reads: [4000, positiveInt], rows: [2000, positiveInt], writes: [1000, positiveInt] }, USAGE);
+const opts = parseArgs(process.argv.slice(2), { clients: [8, positiveInt], reads: [10000, positiveInt], rows: [2000, positiveInt], writes: [1000, positiveInt] }, USAGE);
 const CREATE = 'CREATE TABLE IF NOT EXISTS bench (k INTEGER PRIMARY KEY, v TEXT NOT NULL)';
 const SELECT = 'SELECT v FROM bench WHERE k = ?';
 const LEVELS = [
@@ -71,6 +71,8 @@ try {
   await loader.close();
   const follower = cluster.procs.find((p) => p.id !== coordinator);
   const coord = cluster.procs.find((p) => p.id === coordinator);
+  // Warm-up (JIT, SQLite page cache, connections), not reported: otherwise the first level measured pays for it.
+  for (const p of [follower, coord]) await pointReadPhase({ endpoint: p.endpoint, nodeId: p.id, role: 'warm-up', sql: SELECT, keys: readKeys(opts.reads, opts.rows, 999), clients: opts.clients, notes });
   for (const [name, queryOpts] of LEVELS) {
     for (const [p, role] of [[follower, 'follower'], [coord, 'coordinator']]) {
       results.push(await pointReadPhase({ endpoint: p.endpoint, nodeId: p.id, role, sql: SELECT, keys: readKeys(opts.reads, opts.rows), clients: opts.clients, notes, queryOpts, mode: `point read, ${name}` }));
