@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline';
 import { readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { ReplisqlClient, type StatementResult } from '../client/client.js';
+import { ReplisqlClient, type QueryOptions, type StatementResult } from '../client/client.js';
 import { splitStatements } from '../sql/index.js';
 import { formatStatus } from './status.js';
 import { formatErrorJson, formatErrorText, renderTable, type ShellIo } from './output.js';
@@ -16,6 +16,8 @@ export interface ClientShellOptions {
   readonly execute?: string;
   readonly json: boolean;
   readonly timeoutMs: number;
+  /** Read level and write ack of every request (docs/consistency.md); the node's defaults when absent. */
+  readonly queryOptions?: QueryOptions;
 }
 
 const defaultIo: ShellIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr };
@@ -129,10 +131,10 @@ export function formatResultJson(r: StatementResult): string {
 
 // ---------------------------------------------------------------- running
 
-async function runSql(client: ReplisqlClient, sql: string, json: boolean, io: ShellIo): Promise<boolean> {
+async function runSql(client: ReplisqlClient, sql: string, json: boolean, io: ShellIo, queryOptions: QueryOptions = {}): Promise<boolean> {
   const started = performance.now();
   try {
-    const { results } = await client.queryDetailed(sql);
+    const { results } = await client.queryDetailed(sql, [], queryOptions);
     const elapsed = performance.now() - started;
     results.forEach((r, i) => {
       if (json) io.stdout.write(formatResultJson(r) + '\n');
@@ -161,7 +163,7 @@ export async function runClientShell(opts: ClientShellOptions, io: ShellIo = def
     return 1;
   }
   try {
-    if (opts.execute !== undefined) return (await runSql(client, opts.execute, opts.json, io)) ? 0 : 1;
+    if (opts.execute !== undefined) return (await runSql(client, opts.execute, opts.json, io, opts.queryOptions)) ? 0 : 1;
     return await interactive(client, opts, io);
   } finally {
     await client.close();
@@ -272,7 +274,7 @@ async function interactive(client: ReplisqlClient, opts: ClientShellOptions, io:
     if (statementComplete(buffer)) {
       const sql = buffer;
       buffer = '';
-      if (!isBlankSql(sql) && !(await runSql(client, sql, opts.json, io))) failures++;
+      if (!isBlankSql(sql) && !(await runSql(client, sql, opts.json, io, opts.queryOptions))) failures++;
       saveHistory(histFile, history);
       rl.setPrompt(prompt());
     } else {
@@ -283,7 +285,7 @@ async function interactive(client: ReplisqlClient, opts: ClientShellOptions, io:
   rl.close();
   if (buffer.trim() !== '' && !isBlankSql(buffer)) {
     // Input ended in the middle of a statement (piped input without a final ';'): run it.
-    if (!(await runSql(client, buffer, opts.json, io))) failures++;
+    if (!(await runSql(client, buffer, opts.json, io, opts.queryOptions))) failures++;
   }
   saveHistory(histFile, history);
   if (tty) io.stdout.write('Bye\n');

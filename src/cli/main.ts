@@ -7,6 +7,7 @@ import { parseEndpoints } from '../client/client.js';
 import { runDemo } from './demo.js';
 import { runClientShell } from './client-shell.js';
 import { runStatus } from './status.js';
+import { ACK_LEVELS, MAX_STALENESS_LIMIT_MS, READ_CONSISTENCY_LEVELS, type AckLevel, type ReadConsistency } from '../core/types.js';
 
 export const EXIT_USAGE = 2;
 
@@ -85,13 +86,21 @@ function buildProgram(setExit: (code: number) => void): Command {
     .option('-e, --execute <sql>', 'run these statements (sent as one request) and exit')
     .option('--json', 'print one JSON line per statement result (or error)', false)
     .addOption(new Option('--timeout <ms>', 'deadline per request, failover included').argParser(intArg(1, 3_600_000)).default(20_000))
-    .action(async (o: { connect: string[]; execute?: string; json: boolean; timeout: number }) => {
+    .addOption(new Option('--consistency <level>', 'read level of every request (docs/consistency.md); default: the node\'s').choices([...READ_CONSISTENCY_LEVELS]))
+    .addOption(new Option('--max-staleness <ms>', 'bound of the bounded read level').argParser(intArg(0, MAX_STALENESS_LIMIT_MS)))
+    .addOption(new Option('--ack <level>', 'when writes are acknowledged; default: the node\'s writeAck').choices([...ACK_LEVELS]))
+    .action(async (o: { connect: string[]; execute?: string; json: boolean; timeout: number; consistency?: ReadConsistency; maxStaleness?: number; ack?: AckLevel }) => {
       setExit(
         await runClientShell({
           endpoints: o.connect,
           json: o.json,
           timeoutMs: o.timeout,
           ...(o.execute !== undefined ? { execute: o.execute } : {}),
+          queryOptions: {
+            ...(o.consistency !== undefined ? { consistency: o.consistency } : {}),
+            ...(o.maxStaleness !== undefined ? { maxStalenessMs: o.maxStaleness } : {}),
+            ...(o.ack !== undefined ? { ack: o.ack } : {}),
+          },
         }),
       );
     });

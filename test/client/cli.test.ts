@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
-import { startFakeServer, closedPort, SAMPLE_STATUS } from './fake-server.js';
+import { startFakeServer, closedPort, defaultHandler, SAMPLE_STATUS } from './fake-server.js';
 import { statementComplete, isBlankSql, formatResultText, formatResultJson } from '../../src/cli/client-shell.js';
 import { formatStatus } from '../../src/cli/status.js';
 
@@ -196,4 +196,29 @@ test('formatStatus marks the coordinator and this node', () => {
   assert.match(text, /\|  3 \| yes +\| +420 ms ago \| +- \| coordinator +\|/);
   assert.match(text, /\|  1 \| yes +\| +- \| +- \| \(this node\) +\|/);
   assert.match(text, /\|  2 \| NO +\| +15\.3 s ago \|/);
+});
+
+test('client --consistency/--max-staleness/--ack put the read level and write ack on every request', async () => {
+  const seen: unknown[] = [];
+  const srv = await startFakeServer((req, ctx) => {
+    if (req.type === 'QUERY') {
+      const r = req as unknown as Record<string, unknown>;
+      seen.push({ consistency: r['consistency'], maxStalenessMs: r['maxStalenessMs'], ack: r['ack'] });
+      return { type: 'RESULT', id: req.id, results: [{ columns: ['x'], rows: [[1]], affectedRows: 0, lastInsertId: null }] };
+    }
+    return defaultHandler(req, ctx);
+  });
+  try {
+    const r = await cli(['client', '--connect', srv.endpoint, '--consistency', 'bounded', '--max-staleness', '250', '--ack', 'all-applied', '-e', 'SELECT 1', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(seen, [{ consistency: 'bounded', maxStalenessMs: 250, ack: 'all-applied' }]);
+    const plain = await cli(['client', '--connect', srv.endpoint, '-e', 'SELECT 1', '--json']);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.deepEqual(seen[1], { consistency: undefined, maxStalenessMs: undefined, ack: undefined }, 'no flags: the node decides');
+    const bad = await cli(['client', '--connect', srv.endpoint, '--consistency', 'strong', '-e', 'SELECT 1']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /argument 'strong' is invalid\. Allowed choices are local, session, bounded, linearizable/);
+  } finally {
+    await srv.close();
+  }
 });
