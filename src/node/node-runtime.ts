@@ -22,7 +22,7 @@ import { DatabaseApplier } from '../apply/applier.js';
 import { WriteExecutor } from '../apply/write-executor.js';
 import { isTxnFrame, TxnRelay } from '../sessions/txn-relay.js';
 import { SqlSession, unknownDatabase, type SessionHost } from '../sessions/sql-session.js';
-import { ReadBarrier, type ReadLevel } from '../sessions/read-levels.js';
+import { ReadBarrier, UNSAFE_LOCAL_READS_ENV, type ReadLevel } from '../sessions/read-levels.js';
 import { AppliedWaiters } from '../sessions/applied-waiters.js';
 import { SessionWrites } from '../sessions/session-writes.js';
 import { LogRateLimiter, type Logger } from '../util/logger-port.js';
@@ -113,14 +113,21 @@ export class NodeRuntime {
     );
     const core = new CoreNode(coreConfig, { hardState: loaded.hardState, base: loaded.base, entries: loaded.entries, appliedIndex: applied.appliedIndex });
     this.appliedWaiters = new AppliedWaiters(applied.appliedIndex, cfg.writeTimeoutMs);
-    this.readBarrier = new ReadBarrier({
-      waitApplied: (index) => this.appliedWaiters.wait(index),
-      requestReadIndex: (requestId) => this.driver.feed({ type: 'ReadIndex', requestId }),
-      stalenessMs: () => {
-        const ago = this.core.status().freshTicksAgo;
-        return ago === null ? null : ago * cfg.tickMs;
+    const unsafeLocalReads = process.env[UNSAFE_LOCAL_READS_ENV] === '1';
+    if (unsafeLocalReads) {
+      this.logger.warn({ event: 'unsafe-local-reads' }, `${UNSAFE_LOCAL_READS_ENV}=1: every read level is served locally (a weakened build for fault tests; NOT linearizable)`);
+    }
+    this.readBarrier = new ReadBarrier(
+      {
+        waitApplied: (index) => this.appliedWaiters.wait(index),
+        requestReadIndex: (requestId) => this.driver.feed({ type: 'ReadIndex', requestId }),
+        stalenessMs: () => {
+          const ago = this.core.status().freshTicksAgo;
+          return ago === null ? null : ago * cfg.tickMs;
+        },
       },
-    });
+      unsafeLocalReads,
+    );
     this.applier = new DatabaseApplier({
       engine: this.engine,
       queue: this.dbQueue,

@@ -46,13 +46,24 @@ export interface ReadBarrierHost {
   stalenessMs(): number | null;
 }
 
+/**
+ * TEST ONLY: the env var that weakens the node so that `linearizable` and `bounded` reads are served
+ * as `local` ones (no read index). The fault suite runs such a build to show that its checker catches
+ * stale reads; never set it in production (the node logs a warning at start when it is set).
+ */
+export const UNSAFE_LOCAL_READS_ENV = 'REPLISQL_TEST_UNSAFE_LOCAL_READS';
+
 /** Runs the wait a read level demands; one per node, shared by every session and connection. */
 export class ReadBarrier {
   private readonly waiting = new Map<string, (answer: ReadIndexAnswer) => void>();
   private readonly nonce = randomBytes(4).toString('hex');
   private count = 0;
 
-  constructor(private readonly host: ReadBarrierHost) {}
+  constructor(
+    private readonly host: ReadBarrierHost,
+    /** TEST ONLY (UNSAFE_LOCAL_READS_ENV): every level reads locally. */
+    private readonly unsafeLocalReads = false,
+  ) {}
 
   /**
    * Resolves when a read at `level` may run; `sessionIndex` is the log index of the session's last
@@ -60,6 +71,7 @@ export class ReadBarrier {
    * NO_COORDINATOR, UNHEALTHY, ...).
    */
   async before(level: ReadLevel, sessionIndex: number): Promise<void> {
+    if (this.unsafeLocalReads) return;
     switch (level.consistency) {
       case 'local':
         return;

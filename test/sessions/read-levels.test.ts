@@ -61,3 +61,11 @@ test('a request names a level and bound over the default; bad values are refused
   assert.match(readLevelOf({ maxStalenessMs: 1.5 }, dflt) as string, /maxStalenessMs must be an integer number of milliseconds from 0 to 86400000/);
   assert.match(readLevelOf({ maxStalenessMs: 86_400_001 }, dflt) as string, /from 0 to 86400000/);
 });
+
+test('the test-only weakened barrier serves every level locally', async () => {
+  const calls: string[] = [];
+  const weakened = new ReadBarrier({ waitApplied: async (i) => void calls.push(`wait ${i}`), requestReadIndex: () => calls.push('read-index'), stalenessMs: () => null }, true);
+  await weakened.before(level('linearizable'), 9);
+  await weakened.before(level('bounded', 0), 9);
+  assert.deepEqual(calls, []);
+});
