@@ -214,7 +214,7 @@ export class SqlSession implements MysqlSessionPort {
     try {
       const script = classifyScript(sql, { dialect: this.host.dialect });
       const statements = script.statements.filter((s) => s.class.kind !== 'empty');
-      if (statements.length === 0) return { error: sqlErrorInfo({ engineCode: 'ER_EMPTY_QUERY', errno: 1065, sqlState: '42000' }, 'Query was empty') };
+      if (statements.length === 0) return { error: sqlErrorInfo({ engineCode: 'ER_EMPTY_QUERY' }, 'Query was empty') };
       return { statements };
     } catch (err) {
       if (err instanceof SqlLexError) return { error: parseError(err.message) };
@@ -417,7 +417,7 @@ export class SqlSession implements MysqlSessionPort {
     for (const item of items) {
       const v = this.systemValue(item.name);
       if (v === undefined) {
-        return { ok: false, error: sqlErrorInfo({ engineCode: 'ER_UNKNOWN_SYSTEM_VARIABLE', errno: 1193, sqlState: 'HY000' }, `Unknown system variable '${item.name}'`) };
+        return { ok: false, error: sqlErrorInfo({ engineCode: 'ER_UNKNOWN_SYSTEM_VARIABLE' }, `Unknown system variable '${item.name}'`) };
       }
       row.push(v);
       types.push(typeof v === 'number' ? 'int' : 'text');
@@ -498,7 +498,7 @@ function unsupported(message: string): ErrorInfo {
 
 /** MySQL's "You have an error in your SQL syntax" for what the session itself cannot parse. */
 function parseError(message: string): ErrorInfo {
-  return sqlErrorInfo({ engineCode: 'ER_PARSE_ERROR', errno: 1064, sqlState: '42000' }, message);
+  return sqlErrorInfo({ engineCode: 'ER_PARSE_ERROR' }, message);
 }
 
 /** A failure inside a transaction that ended it: reported as TRANSACTION_ABORTED unless it says more already. */
@@ -509,5 +509,5 @@ function asTransactionAbort(e: ErrorInfo): ErrorInfo {
 
 /** MySQL's "Unknown database" for a database other than the one this node serves. */
 export function unknownDatabase(name: string, served: string): ErrorInfo {
-  return sqlErrorInfo({ engineCode: 'ER_BAD_DB_ERROR', errno: 1049, sqlState: '42000' }, `Unknown database '${name}' (this node serves '${served}')`);
+  return sqlErrorInfo({ engineCode: 'ER_BAD_DB_ERROR' }, `Unknown database '${name}' (this node serves '${served}')`);
 }
