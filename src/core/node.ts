@@ -905,7 +905,7 @@ export class CoreNode {
       if (entries.length === 0 && !probe) return;
       this.send(peer, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm, entries, commitIndex: this.commitIndex, ...this.applyReportsWanted() });
       const last = entries[entries.length - 1];
-      prog.sentReplicate(last === undefined ? null : last.index, this.commitIndex);
+      prog.sentReplicate(prevIndex, last === undefined ? null : last.index, this.commitIndex);
       if (last === undefined) return;
       probe = false;
     }
@@ -962,7 +962,7 @@ export class CoreNode {
       if (prog.next <= this.log.base().index) continue;
       const prevIndex = prog.next - 1;
       this.send(p, { type: 'REPLICATE', term: this.term, prevIndex, prevTerm: this.log.termAt(prevIndex) as number, entries: [], commitIndex: this.commitIndex, ...this.applyReportsWanted() });
-      prog.sentReplicate(null, this.commitIndex);
+      prog.sentReplicate(prevIndex, null, this.commitIndex);
     }
   }
 

@@ -53,8 +53,15 @@ export class PeerProgress {
     return true;
   }
 
-  /** A REPLICATE went out carrying `commitIndex`; `lastSent` is the index of its last entry, null for an empty one. */
-  sentReplicate(lastSent: number | null, commitIndex: number): void {
+  /** The prevIndex of the last REPLICATE sent while probing: its rejection is the one that counts. */
+  probeIndex: number | null = null;
+
+  /**
+   * A REPLICATE at `prevIndex` went out carrying `commitIndex`; `lastSent` is the index of its last
+   * entry, null for an empty one.
+   */
+  sentReplicate(prevIndex: number, lastSent: number | null, commitIndex: number): void {
+    if (this.probing) this.probeIndex = prevIndex;
     this.inflight++;
     if (lastSent !== null) this.next = lastSent + 1;
     this.sentCommit = Math.max(this.sentCommit, commitIndex);
@@ -99,7 +106,9 @@ export class PeerProgress {
    * would multiply probes (each rejected pipelined message would trigger new sends).
    */
   isStaleRejection(probeIndex: number): boolean {
-    return probeIndex < this.match || (this.probing && probeIndex !== this.next - 1);
+    // While probing, only the rejection of the probe in flight counts (a probe with entries has
+    // already moved `next` past its prevIndex, so `next - 1` is not the probe's index).
+    return probeIndex < this.match || (this.probing && probeIndex !== (this.probeIndex ?? this.next - 1));
   }
 
   /** Back to probing, from the follower's hint (after a checksum mismatch: right after what it matched). */
