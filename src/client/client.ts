@@ -72,6 +72,16 @@ export function parseEndpoints(list: string): string[] {
 
 export type SqlParam = string | number | boolean | null;
 
+/** The read level a QUERY may ask for (sent as the frame's `consistency` field; the node decides what it means). */
+export type ReadConsistency = 'local' | 'session' | 'bounded' | 'linearizable';
+
+export interface QueryOptions {
+  /** The request id (and idempotency key); reuse one only to retry the same request. */
+  readonly id?: string;
+  /** Sent as `"consistency"` in the QUERY frame; left out when not given. */
+  readonly consistency?: ReadConsistency;
+}
+
 export interface StatementResult {
   readonly columns: readonly string[];
   readonly rows: readonly (readonly unknown[])[];
@@ -332,7 +342,7 @@ export class ReplisqlClient {
   }
 
   /** Runs the SQL (one or more statements) and returns one result per statement. */
-  async query(sql: string, params: readonly SqlParam[] = [], opts: { readonly id?: string } = {}): Promise<StatementResult[]> {
+  async query(sql: string, params: readonly SqlParam[] = [], opts: QueryOptions = {}): Promise<StatementResult[]> {
     return [...(await this.queryDetailed(sql, params, opts)).results];
   }
 
@@ -341,7 +351,7 @@ export class ReplisqlClient {
    * (`duplicate`) and which endpoint answered. Pass `opts.id` to retry a write whose outcome was
    * unknown: the same id is applied at most once.
    */
-  async queryDetailed(sql: string, params: readonly SqlParam[] = [], opts: { readonly id?: string } = {}): Promise<QueryResponse> {
+  async queryDetailed(sql: string, params: readonly SqlParam[] = [], opts: QueryOptions = {}): Promise<QueryResponse> {
     if (typeof sql !== 'string') throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'sql must be a string');
     if (!Array.isArray(params)) throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'params must be an array');
     params.forEach(checkParam);
@@ -349,7 +359,7 @@ export class ReplisqlClient {
     if (!/^[\x21-\x7e]{1,128}$/.test(id)) {
       throw new ReplisqlError(ErrorCode.BAD_REQUEST, 'id must be 1-128 printable ASCII characters without spaces');
     }
-    const answer = await this.request('QUERY', id, { sql, params: [...params] });
+    const answer = await this.request('QUERY', id, { sql, params: [...params], ...(opts.consistency !== undefined ? { consistency: opts.consistency } : {}) });
     const f = answer.frame as z.infer<typeof ResultFrameSchema>;
     return {
       id,
