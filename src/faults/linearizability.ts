@@ -201,7 +201,7 @@ function explain(key: RegisterKey, window: readonly Prepared[], t0: number, t1: 
       ').',
   ];
   if (stuck !== undefined) {
-    const held = [...states].map(showState);
+    const held = [...states].filter((x) => x !== ANY).map(showState); // ANY: the window's start value not yet pinned
     lines.push(
       `The longest consistent order found cannot go past ${describeOperation(stuck)}` +
         (held.length > 0 ? `: by its completion the register could hold only ${held.join(', ')}.` : '.'),

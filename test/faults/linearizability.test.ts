@@ -135,6 +135,14 @@ test('a read going back in time is caught', () => {
   assertInvalid([w(1, 1, [0, 1]), w(2, 2, [2, 10]), r(3, 2, [3, 4]), r(4, 1, [5, 6])]);
 });
 
+test('two overlapping reads that disagree with no write near them are caught (a lagging replica)', () => {
+  // Seen on a real cluster reading followers locally: one read still returns the old value.
+  const h = [w(1, 0, [0, 1]), w(1, 4, [2, 3]), r(2, 0, [10, 20]), r(3, 4, [11, 15])];
+  const res = assertInvalid(h);
+  assert.deepEqual(res.ops.map((o) => o.kind), ['read', 'read']);
+  assert.doesNotMatch(res.explanation, /any value\./);
+});
+
 test('unknown and failed writes cannot explain reads they could not cause', () => {
   // an unknown write cannot take effect before it was invoked
   assertInvalid([r(1, 5, [0, 1]), w(2, 5, [2, null], 'unknown')]);
