@@ -58,7 +58,10 @@ export function checkLinearizable(history: readonly Operation[], opts: Lineariza
 
 const ANY: unique symbol = Symbol('any value');
 const REFUSED: unique symbol = Symbol('refused');
-type State = RegisterValue | typeof ANY;
+/** Every value that no read and no cas could ever tell apart: nothing observes which one it is. */
+const UNOBSERVED: unique symbol = Symbol('an unobserved value');
+type Value = RegisterValue | typeof UNOBSERVED;
+type State = Value | typeof ANY;
 
 interface SearchOp {
   readonly src: Operation;
@@ -66,6 +69,9 @@ interface SearchOp {
   readonly definite: boolean;
   readonly call: number;
   readonly ret: number;
+  /** write, cas: the value written, UNOBSERVED when no read or cas compares with it. */
+  readonly value: Value;
+  readonly expected: RegisterValue;
 }
 
 /** The register: the state after `o` takes effect in state `s`, or REFUSED when its result is impossible. */
@@ -78,10 +84,10 @@ function step(s: State, o: SearchOp): State | typeof REFUSED {
       return s === r ? s : REFUSED;
     }
     case 'write':
-      return op.value ?? null;
+      return o.value;
     case 'cas': {
-      const expected = op.expected ?? null;
-      const value = op.value ?? null;
+      const expected = o.expected;
+      const value = o.value;
       if (!o.definite) return s === ANY ? ANY : s === expected ? value : s;
       if (op.result === true) return s === ANY || s === expected ? value : REFUSED;
       return s === ANY ? ANY : s !== expected ? s : REFUSED;
@@ -90,25 +96,37 @@ function step(s: State, o: SearchOp): State | typeof REFUSED {
 }
 
 function showState(s: State): string {
-  return s === ANY ? 'any value' : JSON.stringify(s);
+  return s === ANY ? 'any value' : s === UNOBSERVED ? 'a value no read or cas observes' : JSON.stringify(s);
 }
 
 // ---------------------------------------------------------------- per key
 
 type Prepared = SearchOp;
 
-/** Drops what constrains nothing: failed operations and reads of unknown outcome. */
-function prepare(ops: readonly Operation[]): Prepared[] {
+/**
+ * Drops what constrains nothing (failed operations, reads of unknown outcome) and maps every
+ * written value that no read returns and no cas expects to one UNOBSERVED value: the model only
+ * compares values with those, so this changes no verdict, and unknown writes of such values become
+ * interchangeable (see the twin rule in search()).
+ */
+function prepare(ops: readonly Operation[], initial: RegisterValue): Prepared[] {
+  const live = ops.filter((op) => op.outcome !== 'fail' && !(op.outcome === 'unknown' && op.kind === 'read'));
+  const observed = new Set<RegisterValue>([initial]);
+  for (const op of live) {
+    if (op.kind === 'read') observed.add(op.result as RegisterValue);
+    if (op.kind === 'cas') observed.add(op.expected ?? null);
+  }
   const out: Prepared[] = [];
-  for (const op of ops) {
-    if (op.outcome === 'fail') continue;
+  for (const op of live) {
+    const written = op.value ?? null;
+    const value: Value = op.kind === 'read' || observed.has(written) ? written : UNOBSERVED;
+    const common: Omit<Prepared, 'definite' | 'ret'> = { src: op, call: op.invokedAt, value, expected: op.expected ?? null };
     if (op.outcome === 'unknown') {
-      if (op.kind === 'read') continue;
-      out.push({ src: op, definite: false, call: op.invokedAt, ret: Infinity });
+      out.push({ ...common, definite: false, ret: Infinity });
       continue;
     }
     if (op.completedAt === null) throw new Error(`operation ${op.id} is ok but has no completedAt`);
-    out.push({ src: op, definite: true, call: op.invokedAt, ret: op.completedAt });
+    out.push({ ...common, definite: true, ret: op.completedAt });
   }
   return out;
 }
@@ -128,7 +146,7 @@ function windowOf(ops: readonly Prepared[], t0: number, t1: number): Prepared[] 
 }
 
 function checkKey(key: RegisterKey, ops: readonly Operation[], initial: RegisterValue, maxSteps: number): LinearizabilityResult {
-  const prepared = prepare(ops);
+  const prepared = prepare(ops, initial);
   const impossible = readOfUnwrittenValue(prepared, initial);
   if (impossible !== null) {
     return {
@@ -142,11 +160,13 @@ function checkKey(key: RegisterKey, ops: readonly Operation[], initial: Register
   }
   const full = search(prepared, initial, maxSteps);
   if (full.kind === 'ok') return { valid: true };
+  if (full.kind === 'budget') {
+    return { valid: 'unknown', reason: `key ${JSON.stringify(key)}: search budget of ${maxSteps} steps exhausted on ${prepared.length} operations` };
+  }
   const fails = (t0: number, t1: number, init: State): boolean => search(windowOf(prepared, t0, t1), init, maxSteps).kind === 'fail';
 
   // Smallest t1 such that everything up to t1 already fails (monotone: a later t1 adds constraints).
-  // A search over the budget counts as "not shown to fail", so a violation in a prefix is still found
-  // when the whole key is too large to search.
+  // A window search over the budget counts as "not shown to fail".
   const rets = [...new Set(prepared.filter((o) => o.definite).map((o) => o.ret))].sort((a, b) => a - b);
   let lo = 0;
   let hi = rets.length - 1;
@@ -156,9 +176,6 @@ function checkKey(key: RegisterKey, ops: readonly Operation[], initial: Register
     else lo = mid + 1;
   }
   const t1 = rets[hi] ?? Infinity;
-  if (full.kind === 'budget' && !fails(-Infinity, t1, initial)) {
-    return { valid: 'unknown', reason: `key ${JSON.stringify(key)}: search budget of ${maxSteps} steps exhausted on ${prepared.length} operations` };
-  }
   // Largest t0 such that [t0, t1] fails from any initial value; none: the initial value matters.
   const calls = [...new Set(prepared.filter((o) => o.call <= t1).map((o) => o.call))].sort((a, b) => a - b);
   let t0 = -Infinity;
@@ -201,7 +218,11 @@ function explain(key: RegisterKey, window: readonly Prepared[], t0: number, t1: 
       ').',
   ];
   if (stuck !== undefined) {
-    const held = [...states].filter((x) => x !== ANY).map(showState); // ANY: the window's start value not yet pinned
+    // ANY: the window's start value, not yet pinned; UNOBSERVED: one of the written values nobody observes.
+    const unobserved = [...new Set(window.filter((o) => o.value === UNOBSERVED).map((o) => JSON.stringify(o.src.value ?? null)))];
+    const held = [...states]
+      .filter((x) => x !== ANY)
+      .map((x) => (x === UNOBSERVED && unobserved.length > 0 ? `${unobserved.length === 1 ? unobserved[0] : `one of ${unobserved.join(', ')}`} (never read)` : showState(x)));
     lines.push(
       `The longest consistent order found cannot go past ${describeOperation(stuck)}` +
         (held.length > 0 ? `: by its completion the register could hold only ${held.join(', ')}.` : '.'),
@@ -228,6 +249,7 @@ type SearchOutcome =
 
 function hashState(s: State): number {
   if (s === ANY) return 0x2545f491;
+  if (s === UNOBSERVED) return 0x3c6ef372;
   if (s === null) return 0x6a09e667;
   const text = typeof s === 'number' ? `n${s}` : `s${s}`;
   let h = 0x811c9dc5;
@@ -281,7 +303,7 @@ function search(ops: readonly SearchOp[], initial: State, maxSteps: number, watc
   for (const i of [...ops.keys()].sort((a, b) => ops[a]!.call - ops[b]!.call || a - b)) {
     const o = ops[i]!;
     if (o.definite) continue;
-    const sig = JSON.stringify([o.src.kind, o.src.value ?? null, o.src.expected ?? null]);
+    const sig = `${o.src.kind} ${o.value === UNOBSERVED ? '*' : JSON.stringify(o.value)} ${JSON.stringify(o.expected)}`;
     const before = lastOfSignature.get(sig);
     if (before !== undefined) twinBefore[i] = before;
     lastOfSignature.set(sig, i);
