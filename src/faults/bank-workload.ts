@@ -6,7 +6,8 @@
 import { Prng } from '../core/prng.js';
 import type { ReplisqlClient } from '../client/client.js';
 import { checkBank, type Balances, type NodeRead } from './checkers.js';
-import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep, type CheckResult, type Workload, type WorkloadContext } from './workload-support.js';
+import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep } from './workload-support.js';
+import type { CheckResult, Workload, WorkloadContext } from './workloads.js';
 
 export const BANK_ACCOUNTS = 5;
 export const BANK_INITIAL_BALANCE = 100;

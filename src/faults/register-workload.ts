@@ -7,7 +7,8 @@ import type { ReplisqlClient } from '../client/client.js';
 import { checkLinearizable, type LinearizabilityResult } from './linearizability.js';
 import { describeOperation, HistoryRecorder, type Operation } from './history.js';
 import type { NodeRead } from './checkers.js';
-import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep, type CheckResult, type Workload, type WorkloadContext } from './workload-support.js';
+import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep } from './workload-support.js';
+import type { CheckResult, Workload, WorkloadContext } from './workloads.js';
 
 export const REGISTER_KEYS = 5;
 /** Values are drawn from a small range (as Jepsen does) so that cas succeeds often. */

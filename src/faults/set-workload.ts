@@ -4,7 +4,8 @@
 import { Prng } from '../core/prng.js';
 import type { ReplisqlClient } from '../client/client.js';
 import { checkSet, type NodeRead, type SetReport } from './checkers.js';
-import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep, type CheckResult, type Workload, type WorkloadContext } from './workload-support.js';
+import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep } from './workload-support.js';
+import type { CheckResult, Workload, WorkloadContext } from './workloads.js';
 
 export interface SetInsertRecord {
   readonly type: 'insert';

@@ -1,40 +1,11 @@
-// What the fault-suite workloads share: the interface the runner codes against (WorkloadContext,
-// CheckResult, Workload), clients with short deadlines pinned to one node, the classification of a
-// failed request as "did not happen" or "may have happened", stop-aware sleeps, the retried setup
-// statement and the final read of every node (waiting, within a bound, until the nodes agree).
+// What the fault-suite workloads share: clients with short deadlines pinned to one node, the
+// classification of a failed request as "did not happen" or "may have happened", stop-aware sleeps,
+// the retried setup statements and the final read of every node (waiting, within a bound, until the
+// nodes agree).
 import { ClientConnectionError, ReplisqlClient, type ClientOptions } from '../client/client.js';
 import { ErrorCode, ReplisqlError } from '../errors.js';
 import type { NodeRead } from './checkers.js';
-
-export interface WorkloadContext {
-  /** 'host:port' of every node's JSON client port, index i = node i+1. */
-  readonly endpoints: readonly string[];
-  /** Client processes (logical), each with its own ReplisqlClient pinned to one random node. */
-  readonly concurrency: number;
-  readonly seed: number;
-  readonly readConsistency: 'local' | 'session' | 'bounded' | 'linearizable';
-  readonly log: (line: string) => void;
-}
-
-export interface CheckResult {
-  readonly valid: boolean | 'unknown';
-  readonly counts: { operations: number; acknowledged: number; unknown: number; failed: number; violations: number };
-  /** Human-readable lines, first problems first. */
-  readonly details: readonly string[];
-}
-
-export interface Workload {
-  readonly name: 'set' | 'register' | 'bank';
-  /** Create tables (through any node), wait until replicated. */
-  setup(ctx: WorkloadContext): Promise<void>;
-  /** Issue operations until stop fires; records history internally. Never throws. */
-  run(ctx: WorkloadContext, stop: AbortSignal): Promise<void>;
-  /** What to save to a history file. */
-  history(): readonly unknown[];
-  /** After the faults healed: read final state from every node. */
-  final(ctx: WorkloadContext): Promise<void>;
-  check(): CheckResult;
-}
+import type { WorkloadContext } from './workloads.js';
 
 /** Per-request deadline of the workload clients: a partition yields unknowns, not hangs. */
 export const REQUEST_TIMEOUT_MS = 3000;

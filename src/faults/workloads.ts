@@ -5,9 +5,36 @@
 import { BankWorkload } from './bank-workload.js';
 import { RegisterWorkload } from './register-workload.js';
 import { SetWorkload } from './set-workload.js';
-import type { Workload } from './workload-support.js';
 
-export type { CheckResult, Workload, WorkloadContext } from './workload-support.js';
+export interface WorkloadContext {
+  /** 'host:port' of every node's JSON client port, index i = node i+1. */
+  readonly endpoints: readonly string[];
+  /** Client processes (logical), each with its own ReplisqlClient pinned to one random node. */
+  readonly concurrency: number;
+  readonly seed: number;
+  readonly readConsistency: 'local' | 'session' | 'bounded' | 'linearizable';
+  readonly log: (line: string) => void;
+}
+
+export interface CheckResult {
+  readonly valid: boolean | 'unknown';
+  readonly counts: { operations: number; acknowledged: number; unknown: number; failed: number; violations: number };
+  /** Human-readable lines, first problems first. */
+  readonly details: readonly string[];
+}
+
+export interface Workload {
+  readonly name: 'set' | 'register' | 'bank';
+  /** Create tables (through any node), wait until replicated. */
+  setup(ctx: WorkloadContext): Promise<void>;
+  /** Issue operations until stop fires; records history internally. Never throws. */
+  run(ctx: WorkloadContext, stop: AbortSignal): Promise<void>;
+  /** What to save to a history file. */
+  history(): readonly unknown[];
+  /** After the faults healed: read final state from every node. */
+  final(ctx: WorkloadContext): Promise<void>;
+  check(): CheckResult;
+}
 
 export const WORKLOAD_NAMES = ['set', 'register', 'bank'] as const;
 export type WorkloadName = (typeof WORKLOAD_NAMES)[number];
