@@ -14,7 +14,8 @@ export const REGISTER_KEYS = 5;
 /** Values are drawn from a small range (as Jepsen does) so that cas succeeds often. */
 const VALUES = 5;
 
-type Finals = Readonly<Record<string, number>>;
+/** Final values of every register on one node: key -> value. */
+export type Finals = Readonly<Record<string, number>>;
 
 export class RegisterWorkload implements Workload {
   readonly name = 'register' as const;
@@ -108,39 +109,51 @@ export class RegisterWorkload implements Workload {
   }
 
   check(): CheckResult {
-    const h = this.recorder.history();
-    this.result ??= checkLinearizable(h, { initial: 0 });
-    const r = this.result;
-    const details: string[] = [];
-    let violations = 0;
-    if (r.valid === false) {
-      violations++;
-      details.push(`not linearizable: ${r.explanation}`, ...r.ops.map((o) => `  ${describeOperation(o)}`));
-    } else if (r.valid === 'unknown') {
-      details.push(`linearizability undecided: ${r.reason}`);
-    }
-    const read = this.finals.filter((f) => f.value !== null);
-    const agree = read.every((f) => JSON.stringify(f.value) === JSON.stringify(read[0]!.value));
-    if (!agree) {
-      violations++;
-      for (const f of read) details.push(`divergence: node ${f.node} finally holds ${JSON.stringify(f.value)}`);
-    }
-    for (const f of this.finals) if (f.value === null) details.push(`unread: node ${f.node} could not be read at the end (${f.error ?? 'no answer'})`);
-    const counts = {
-      operations: h.length,
-      acknowledged: h.filter((o) => o.outcome === 'ok').length,
-      unknown: h.filter((o) => o.outcome === 'unknown').length,
-      failed: h.filter((o) => o.outcome === 'fail').length,
-      violations,
-    };
-    details.push(
-      `${counts.operations} operations on ${REGISTER_KEYS} registers (${h.filter((o) => o.kind === 'read').length} reads at level ${this.level || '-'}); ` +
-        `linearizable: ${String(r.valid)}; final values ${read.length > 0 ? JSON.stringify(read[0]!.value) : 'unread'}`,
-    );
-    const finalsUnread = this.finals.length === 0 || this.finals.some((f) => f.value === null);
-    const valid = violations > 0 ? false : r.valid === 'unknown' || finalsUnread ? 'unknown' : true;
-    return { valid, counts, details };
+    this.result ??= checkLinearizable(this.recorder.history(), { initial: 0 });
+    return registerCheckResult(this.recorder.history(), this.finals, this.level, this.result);
   }
+}
+
+/**
+ * The register check of a history (as history() returns it, or read back with parseHistory) and
+ * the final values read from every node (empty when not read: the result is then at best unknown).
+ */
+export function registerCheckResult(
+  h: readonly Operation[],
+  finals: readonly NodeRead<Finals>[],
+  level = '',
+  result: LinearizabilityResult = checkLinearizable(h, { initial: 0 }),
+): CheckResult {
+  const r = result;
+  const details: string[] = [];
+  let violations = 0;
+  if (r.valid === false) {
+    violations++;
+    details.push(`not linearizable: ${r.explanation}`, ...r.ops.map((o) => `  ${describeOperation(o)}`));
+  } else if (r.valid === 'unknown') {
+    details.push(`linearizability undecided: ${r.reason}`);
+  }
+  const read = finals.filter((f) => f.value !== null);
+  const agree = read.every((f) => JSON.stringify(f.value) === JSON.stringify(read[0]!.value));
+  if (!agree) {
+    violations++;
+    for (const f of read) details.push(`divergence: node ${f.node} finally holds ${JSON.stringify(f.value)}`);
+  }
+  for (const f of finals) if (f.value === null) details.push(`unread: node ${f.node} could not be read at the end (${f.error ?? 'no answer'})`);
+  const counts = {
+    operations: h.length,
+    acknowledged: h.filter((o) => o.outcome === 'ok').length,
+    unknown: h.filter((o) => o.outcome === 'unknown').length,
+    failed: h.filter((o) => o.outcome === 'fail').length,
+    violations,
+  };
+  details.push(
+    `${counts.operations} operations on ${REGISTER_KEYS} registers (${h.filter((o) => o.kind === 'read').length} reads at level ${level || '-'}); ` +
+      `linearizable: ${String(r.valid)}; final values ${read.length > 0 ? JSON.stringify(read[0]!.value) : 'unread'}`,
+  );
+  const finalsUnread = finals.length === 0 || finals.some((f) => f.value === null);
+  const valid = violations > 0 ? false : r.valid === 'unknown' || finalsUnread ? 'unknown' : true;
+  return { valid, counts, details };
 }
 
 async function readAll(client: ReplisqlClient): Promise<Finals> {

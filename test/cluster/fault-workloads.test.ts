@@ -9,7 +9,8 @@ import { createWorkload, type CheckResult, type Workload, type WorkloadContext }
 import { setCheckResult, type SetRecord } from '../../src/faults/set-workload.js';
 import { bankCheckResult, type BankRecord } from '../../src/faults/bank-workload.js';
 import { checkLinearizable } from '../../src/faults/linearizability.js';
-import type { Operation } from '../../src/faults/history.js';
+import { parseHistory, serializeHistory, type Operation } from '../../src/faults/history.js';
+import { registerCheckResult } from '../../src/faults/register-workload.js';
 
 const RUN_MS = 5000;
 const fx = useCluster({ engine: 'sqlite' });
@@ -82,6 +83,12 @@ test('register: a fault-free run is linearizable; an impossible read is caught',
     { initial: 0 },
   );
   assert.equal(bad.valid, false);
+  // The same check from a history file, with one node's final values diverging.
+  const fromFile = parseHistory(serializeHistory(h));
+  const finals = [1, 2, 3].map((node) => ({ node, value: { '1': node === 3 ? 99 : 0, '2': 0 } }));
+  const diverged = registerCheckResult(fromFile, finals);
+  assert.equal(diverged.valid, false);
+  assert.ok(diverged.details.some((d) => /divergence: node 3/.test(d)), diverged.details.join('\n'));
 });
 
 test('bank: a fault-free run keeps the total; a read with a wrong total is reported', async (t) => {
