@@ -73,6 +73,8 @@ export function parseEndpoints(list: string): string[] {
 
 export type SqlParam = string | number | boolean | null;
 
+export type { ReadConsistency };
+
 export interface StatementResult {
   readonly columns: readonly string[];
   readonly rows: readonly (readonly unknown[])[];

@@ -24,6 +24,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   'frontends/mysql': ['core', 'errors', 'sessions', 'sql', 'storage', 'util'],
   sim: ['core', 'errors', 'node'],
   client: ['core', 'errors', 'wire'],
+  faults: ['client', 'core', 'errors'],
   node: ['apply', 'config', 'core', 'durability', 'errors', 'frontends/json', 'frontends/mysql', 'net', 'sessions', 'sql', 'storage', 'util', 'wire'],
   cli: ['client', 'config', 'core', 'errors', 'node', 'sim', 'sql', 'util', 'wire'],
 };

@@ -61,6 +61,21 @@ test('query returns one result per statement; status and ping parse', async () =
   }
 });
 
+test('a read level given to query travels as the frame\'s "consistency" field, and only then', async () => {
+  const srv = await startFakeServer();
+  const client = await ReplisqlClient.connect([srv.endpoint]);
+  try {
+    await client.query('SELECT * FROM t', [], { consistency: 'linearizable' });
+    await client.query('SELECT * FROM t');
+    const [withLevel, without] = queries(srv.requests);
+    assert.equal(withLevel!['consistency'], 'linearizable');
+    assert.equal('consistency' in without!, false);
+  } finally {
+    await client.close();
+    await srv.close();
+  }
+});
+
 test('params are sent as given and unrepresentable params are refused before sending', async () => {
   const srv = await startFakeServer();
   const client = await ReplisqlClient.connect([srv.endpoint]);
