@@ -25,7 +25,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   sim: ['core', 'errors', 'node'],
   client: ['core', 'errors', 'wire'],
   node: ['apply', 'config', 'core', 'durability', 'errors', 'frontends/json', 'frontends/mysql', 'net', 'sessions', 'sql', 'storage', 'util', 'wire'],
-  cli: ['client', 'config', 'core', 'errors', 'node', 'sim', 'sql', 'util', 'wire'],
+  faults: ['client', 'errors'],
+  cli: ['client', 'config', 'core', 'errors', 'faults', 'node', 'sim', 'sql', 'util', 'wire'],
 };
 
 /**
