@@ -175,7 +175,7 @@ test('liveness: after a partition longer than the silence limit heals, the link 
   assert.notEqual(ms, null, 'the link never carried a message again');
   // Worst case with a peer that accepts but drops (the proxy): silence limit + one ping interval + backoff cap.
   const limits = livenessTimings(HB);
-  const bound = limits.silenceLimitMs + limits.pingIntervalMs + limits.backoff.maxDelayMs + 150;
+  const bound = limits.silenceLimitMs + limits.pingIntervalMs + limits.backoff.maxDelayMs + 300; // + scheduling slack on a loaded machine
   t.diagnostic(`recovered ${ms} ms after the heal (bound ${bound} ms, heartbeat ${HB} ms)`);
   assert.ok(ms! <= bound, `recovered after ${ms} ms, bound ${bound} ms`);
 });
