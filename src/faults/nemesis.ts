@@ -82,7 +82,7 @@ export class Nemesis {
     for (const x of a) for (const y of b) this.blocks.push({ from: x, to: y, scope: 'ip' }, { from: y, to: x, scope: 'ip' });
   }
 
-  /** Applies `fault`; `target` picks the node for isolate/pause/kill (default: a random one). Returns what it did. */
+  /** Applies `fault`; `target` picks the node for isolate/pause/kill and the minority's node for split (default: random / the coordinator). Returns what it did. */
   async apply(fault: FaultName, target?: number): Promise<string> {
     if (this.active !== null) await this.heal();
     const ids = this.host.nodeIds;
@@ -97,8 +97,8 @@ export class Nemesis {
         break;
       }
       case 'split': {
-        // The minority holds the coordinator when there is one: the interesting side.
-        const c = await this.host.coordinator();
+        // The minority holds the coordinator (or `target`) when there is one: the interesting side.
+        const c = target ?? (await this.host.coordinator());
         const order = this.shuffled(ids.filter((x) => x !== c));
         const minoritySize = Math.floor((ids.length - 1) / 2);
         const minority = c !== null ? [c, ...order.slice(0, minoritySize - 1)] : order.slice(0, minoritySize);

@@ -252,8 +252,10 @@ export class FaultSession {
     let best: { id: number; at: number } | null = null;
     for (const id of this.nodeIds) {
       if (this.procs.get(id)?.alive !== true) continue;
-      for (const e of this.events(id, 'became-coordinator')) if (best === null || e.at > best.at) best = { id, at: e.at };
-      for (const e of this.events(id, 'stepped-down')) if (best !== null && best.id === id && e.at >= best.at) best = null;
+      const became = Math.max(-1, ...this.events(id, 'became-coordinator').map((e) => e.at));
+      const stepped = Math.max(-1, ...this.events(id, 'stepped-down').map((e) => e.at));
+      if (became < 0 || stepped >= became) continue;
+      if (best === null || became > best.at) best = { id, at: became };
     }
     return best?.id ?? null;
   }
@@ -295,10 +297,10 @@ export class FaultSession {
   }
 
   /** Waits until every node agrees on a coordinator and has applied its commit index. */
-  async waitCaughtUp(timeoutMs = 60_000): Promise<AgentResult> {
+  async waitCaughtUp(timeoutMs = 60_000): Promise<AgentResult & { coordinator: number }> {
     const r = await this.agent('caught-up', { endpoints: this.endpointMap(), timeoutMs }, timeoutMs + 10_000);
     if (r['ok'] !== true) throw new Error(`the cluster did not catch up in ${timeoutMs} ms: ${JSON.stringify(r).slice(0, 2000)}`);
-    return r;
+    return r as AgentResult & { coordinator: number };
   }
 
   /** The workload under the nemesis: setup, run with faults on a schedule, heal, catch up, final reads, check. */
@@ -370,9 +372,7 @@ export class FaultSession {
    * every other (STATUS lastHeartbeatMsAgo, polled from the client namespace).
    */
   async measureHeal(cutMs: number): Promise<{ coordinator: number; cutMs: number; maxMs: number | null; missing: string[]; pairs: Record<string, number> }> {
-    await this.waitCaughtUp();
-    const c = this.coordinatorFromLogs();
-    if (c === null) throw new Error('no coordinator to cut off');
+    const c = (await this.waitCaughtUp()).coordinator; // the one every node names in STATUS
     await this.nemesis.apply('isolate-coordinator', c);
     await sleep(cutMs);
     const healAt = Date.now();
@@ -385,23 +385,20 @@ export class FaultSession {
    * Splits the cluster with the coordinator in the minority and writes through the coordinator only
    * (a client pinned to it, no failover) for failureTimeout + extraMs. Returns the writes.
    */
-  async minorityWrites(extraMs = 3000): Promise<{ minority: string; cutAt: number; failureTimeoutMs: number; writes: Array<{ start: number; end: number; outcome: string; error?: string }> }> {
+  async minorityWrites(extraMs = 3000): Promise<{ coordinator: number; minority: string; cutAt: number; failureTimeoutMs: number; writes: Array<{ start: number; end: number; outcome: string; error?: string }> }> {
     await this.waitCaughtUp();
     await this.agent('exec-sql', { endpoints: this.nodeIds.map((id) => this.endpoint(id)), sql: 'CREATE TABLE IF NOT EXISTS minority_probe (k TEXT PRIMARY KEY)' }, 40_000);
-    await this.waitCaughtUp();
-    const c = this.coordinatorFromLogs();
-    if (c === null) throw new Error('no coordinator');
+    const c = (await this.waitCaughtUp()).coordinator;
     const cutAt = Date.now();
-    const minority = await this.nemesis.apply('split');
+    const minority = await this.nemesis.apply('split', c);
     const r = await this.agent('pinned-writes', { endpoint: this.endpoint(c), untilMs: cutAt + this.opts.failureTimeoutMs + extraMs, timeoutMs: 2000, table: 'minority_probe' }, this.opts.failureTimeoutMs + extraMs + 20_000);
     await this.nemesis.heal();
-    return { minority, cutAt, failureTimeoutMs: this.opts.failureTimeoutMs, writes: r['writes'] as never };
+    return { coordinator: c, minority, cutAt, failureTimeoutMs: this.opts.failureTimeoutMs, writes: r['writes'] as never };
   }
 
   /** SIGKILL node `id` (default: a follower), restart it, wait until it caught up. Returns the ms until caught up. */
   async killAndRestart(id?: number): Promise<{ id: number; caughtUpMs: number }> {
-    await this.waitCaughtUp();
-    const c = this.coordinatorFromLogs();
+    const c = (await this.waitCaughtUp()).coordinator;
     const n = id ?? this.nodeIds.find((x) => x !== c)!;
     const t0 = Date.now();
     await this.nemesis.apply('kill', n);
@@ -493,7 +490,7 @@ export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
     const early = m.writes.filter((w) => w.start < m.cutAt + m.failureTimeoutMs);
     if (lateAcked > 0 || late.length === 0) ok = false;
     measurements.push(
-      `minority ${m.minority}: writes pinned to the old coordinator: ${early.length} before the failure timeout (${early.filter((w) => w.outcome === 'ok').length} acknowledged), ${late.length} after it (${lateAcked} acknowledged) -> ${lateAcked === 0 && late.length > 0 ? 'ok' : 'FAIL'}`,
+      `split ${m.minority}: writes pinned to the old coordinator ${m.coordinator}: ${early.length} before the failure timeout (${early.filter((w) => w.outcome === 'ok').length} acknowledged), ${late.length} after it (${lateAcked} acknowledged) -> ${lateAcked === 0 && late.length > 0 ? 'ok' : 'FAIL'}`,
     );
   } finally {
     await session.close();

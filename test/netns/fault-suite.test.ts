@@ -67,7 +67,8 @@ test('faults: the minority acknowledges no write once its failure timeout has pa
   const m = await s().minorityWrites(3000);
   const late = m.writes.filter((w) => w.start >= m.cutAt + m.failureTimeoutMs);
   const lateAcked = late.filter((w) => w.outcome === 'ok');
-  log(`${m.minority}: ${m.writes.length} writes pinned to the old coordinator, ${late.length} after the failure timeout, ${lateAcked.length} acknowledged`);
+  assert.ok(m.minority.startsWith(`minority {${m.coordinator}`), `the old coordinator ${m.coordinator} is not in the minority: ${m.minority}`);
+  log(`${m.minority}: ${m.writes.length} writes pinned to the old coordinator ${m.coordinator}, ${late.length} after the failure timeout, ${lateAcked.length} acknowledged`);
   assert.ok(late.length > 0, 'no write was attempted after the failure timeout: the check tested nothing');
   assert.equal(lateAcked.length, 0, `acknowledged in the minority after the failure timeout: ${JSON.stringify(lateAcked)}`);
 });
