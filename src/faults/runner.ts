@@ -179,15 +179,15 @@ export class FaultSession {
     return Object.fromEntries(this.nodeIds.map((id) => [String(id), this.endpoint(id)]));
   }
 
-  /** Starts node `id` inside its namespace and waits for its ready line. */
-  async start(id: number): Promise<void> {
+  /** Starts node `id` inside its namespace and waits for its ready line; `env` is added to its environment. */
+  async start(id: number, env: Readonly<Record<string, string>> = {}): Promise<void> {
     const p = this.procs.get(id) ?? new NodeProc(id);
     this.procs.set(id, p);
     if (p.alive) throw new Error(`node ${id} is already running`);
     const out = createWriteStream(join(this.dir, 'logs', `node${id}.stdout`), { flags: 'a' });
     const child = spawn('ip', ['netns', 'exec', this.lab.nodeNs(id), process.execPath, BIN, 'node', '--config', join(this.dir, 'config.json'), '--id', String(id)], {
       cwd: this.dir,
-      env: { ...process.env, REPLISQL_LOG_ECHO: '0' },
+      env: { ...process.env, REPLISQL_LOG_ECHO: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     p.child = child;

@@ -6,7 +6,10 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { ensureBuilt, BIN, ROOT } from '../cluster/harness.js';
-import { netnsUnavailableReason, NAME_PREFIX, SUBNET } from '../../src/faults/netns.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cleanLeftovers, netnsUnavailableReason, NAME_PREFIX, SUBNET } from '../../src/faults/netns.js';
 import { FaultSession } from '../../src/faults/runner.js';
 
 const HB = 1000;
@@ -81,6 +84,23 @@ test('faults: a follower killed with SIGKILL restarts and catches up', { skip, t
   await s().waitCaughtUp(30_000);
 });
 
+test('faults: a node restarted with the test-only peer delay logs it and still catches up', { skip, timeout: 90_000 }, async () => {
+  const c = (await s().waitCaughtUp()).coordinator;
+  const n = s().nodeIds.find((x) => x !== c)!;
+  s().signal(n, 'SIGKILL');
+  await s().waitExit(n);
+  await s().start(n, { REPLISQL_TEST_PEER_DELAY_MS: '150' });
+  await s().waitCaughtUp(30_000);
+  const ev = s().events(n, 'test-peer-delay');
+  assert.equal(ev.length, 1);
+  assert.equal(ev[0]!['delayMs'], 150);
+  // Back to normal for whatever follows.
+  s().signal(n, 'SIGKILL');
+  await s().waitExit(n);
+  await s().start(n);
+  await s().waitCaughtUp(30_000);
+});
+
 test('faults: closing the session removes every namespace and the route', { skip, timeout: 30_000 }, async () => {
   const lab = s().lab;
   await s().close();
@@ -111,6 +131,32 @@ test('faults: SIGINT to `replisql faults` tears everything down', { skip, timeou
     assert.ok(!routes.includes(SUBNET), 'blackhole route left after SIGINT');
   } finally {
     if (child.exitCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('faults: namespaces left by a crashed run (its pid is gone) are removed at the next start', { skip, timeout: 30_000 }, () => {
+  const stale = `${NAME_PREFIX}4190000-n1`; // a pid that is not running (above the usual pid_max)
+  spawnSync('ip', ['netns', 'add', stale]);
+  try {
+    assert.ok(spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(stale));
+    const removed = cleanLeftovers(log);
+    assert.ok(removed.includes(stale), `not removed: ${removed.join(',')}`);
+    assert.ok(!spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout.includes(stale));
+  } finally {
+    spawnSync('ip', ['netns', 'del', stale], { stdio: 'ignore' });
+  }
+});
+
+test('test-only delay: a non-integer REPLISQL_TEST_PEER_DELAY_MS stops the node with an error naming it', () => {
+  ensureBuilt();
+  const dir = mkdtempSync(join(tmpdir(), 'replisql-delay-'));
+  try {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ cluster: 'd', logDir: 'logs', nodes: [{ id: 1, host: '127.0.0.1', port: 1, storage: { engine: 'sqlite', path: 'n1.db' } }] }));
+    const r = spawnSync(process.execPath, [BIN, 'node', '--config', join(dir, 'config.json'), '--id', '1'], { cwd: dir, encoding: 'utf8', env: { ...process.env, REPLISQL_TEST_PEER_DELAY_MS: '2.5' }, timeout: 20_000 });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /REPLISQL_TEST_PEER_DELAY_MS must be an integer number of milliseconds 0\.\.60000 \(a test-only hook\), got '2\.5'/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
