@@ -17,6 +17,56 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
 /** At most one "failed to send" warning per peer and kind of failure per this interval. */
 const DROP_WARNING_INTERVAL_MS = 1000;
 
+/**
+ * Liveness of outbound connections, derived from the heartbeat interval (docs/design-transport.md,
+ * "Liveness"). A connection to a peer that has gone silent (a partition drops its packets without a
+ * RST) would otherwise stay "established" while the kernel retransmits with a backoff that reaches
+ * many seconds, so a healed link would be used again only at the next retransmission.
+ */
+export interface LivenessTimings {
+  /** A PING goes out on each established outbound connection this often. */
+  readonly pingIntervalMs: number;
+  /** No PONG for this long: the connection is destroyed and dialled afresh. */
+  readonly silenceLimitMs: number;
+  /** A dial that has not connected after this long is abandoned (and retried). */
+  readonly connectTimeoutMs: number;
+  /** Reconnect delays, capped at a fraction of the heartbeat interval. */
+  readonly backoff: BackoffPolicy;
+}
+
+/** Every liveness timing from the heartbeat interval: ping every 1/2, silent after 3/2, dial timeout 1/2, backoff cap 1/4. */
+export function livenessTimings(heartbeatIntervalMs: number): LivenessTimings {
+  if (!Number.isSafeInteger(heartbeatIntervalMs) || heartbeatIntervalMs < 1) {
+    throw new ConfigError(`heartbeatIntervalMs must be a positive integer, got ${heartbeatIntervalMs}`);
+  }
+  const hb = heartbeatIntervalMs;
+  const maxDelayMs = Math.max(10, Math.round(hb / 4));
+  return {
+    pingIntervalMs: Math.max(10, Math.round(hb / 2)),
+    silenceLimitMs: Math.max(30, Math.round((hb * 3) / 2)),
+    connectTimeoutMs: Math.max(50, Math.round(hb / 2)),
+    backoff: { ...DEFAULT_RECONNECT_BACKOFF, initialDelayMs: Math.min(DEFAULT_RECONNECT_BACKOFF.initialDelayMs, maxDelayMs), maxDelayMs },
+  };
+}
+
+/** The env var of the test-only delay hook (docs/design-transport.md, "Test-only delay"). */
+export const TEST_PEER_DELAY_ENV = 'REPLISQL_TEST_PEER_DELAY_MS';
+
+/**
+ * TEST ONLY: the delay for every outgoing peer frame, from REPLISQL_TEST_PEER_DELAY_MS. null when the
+ * variable is unset or empty. Throws a ConfigError naming the variable for anything but an integer
+ * 0..60000.
+ */
+export function parseTestPeerDelay(env: NodeJS.ProcessEnv): number | null {
+  const raw = env[TEST_PEER_DELAY_ENV];
+  if (raw === undefined || raw.trim() === '') return null;
+  const text = raw.trim();
+  if (!/^\d+$/.test(text) || Number(text) > 60_000) {
+    throw new ConfigError(`${TEST_PEER_DELAY_ENV} must be an integer number of milliseconds 0..60000 (a test-only hook), got '${raw}'`);
+  }
+  return Number(text);
+}
+
 export interface PeerAddress {
   readonly id: number;
   readonly host: string;
@@ -49,6 +99,12 @@ export interface TcpTransportOptions {
   readonly backoff?: BackoffPolicy;
   /** Per-connection bound on unwritten bytes; default 64 MiB. */
   readonly maxWritableBytes?: number;
+  /**
+   * Turns on the liveness check of outbound connections (PING/PONG) with timings from
+   * livenessTimings(heartbeatIntervalMs); it also sets the connect timeout and the backoff unless
+   * they are given. Without it, connections are only replaced when the socket reports an error.
+   */
+  readonly heartbeatIntervalMs?: number;
 }
 
 interface QueuedFrame {
@@ -109,6 +165,10 @@ interface PeerState {
   failuresSinceConnected: number;
   /** The peer answered our HELLO with an ERROR frame: do not reset the backoff. */
   refused: boolean;
+  /** When the current outbound connection last proved alive (connected, or a PONG arrived). */
+  lastAliveAtMs: number;
+  /** A PONG arrived on the current outbound connection. */
+  answered: boolean;
   /** The peer's outbound connection to us. */
   inbound: FramedConnection | null;
   delayedCount: number;
@@ -130,6 +190,10 @@ export class TcpTransport {
   private readonly delayTimers = new Set<NodeJS.Timeout>();
   private sendFilter: SendFilter | null = null;
   private closed = false;
+  private readonly liveness: LivenessTimings | null;
+  private livenessTimer: NodeJS.Timeout | null = null;
+  private readonly pingFrame = encodeFrame({ type: 'LINK_PING' });
+  private readonly pongFrame = encodeFrame({ type: 'LINK_PONG' });
 
   constructor(private readonly opts: TcpTransportOptions) {
     this.selfId = opts.selfId;
@@ -138,8 +202,9 @@ export class TcpTransport {
     this.maxFrameBytes = opts.maxFrameBytes;
     this.maxQueuedMessages = opts.maxQueuedMessagesPerPeer ?? DEFAULT_MAX_QUEUED_MESSAGES_PER_PEER;
     this.maxQueuedBytes = opts.maxQueuedBytesPerPeer ?? DEFAULT_MAX_QUEUED_BYTES_PER_PEER;
-    this.connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
-    this.backoffPolicy = opts.backoff ?? DEFAULT_RECONNECT_BACKOFF;
+    this.liveness = opts.heartbeatIntervalMs !== undefined ? livenessTimings(opts.heartbeatIntervalMs) : null;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? this.liveness?.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.backoffPolicy = opts.backoff ?? this.liveness?.backoff ?? DEFAULT_RECONNECT_BACKOFF;
     validateOptions(opts, this.maxQueuedMessages);
     this.helloFrame = encodeFrame({
       type: 'HELLO',
@@ -161,11 +226,17 @@ export class TcpTransport {
         connectedAtMs: 0,
         failuresSinceConnected: 0,
         refused: false,
+        lastAliveAtMs: 0,
+        answered: false,
         inbound: null,
         delayedCount: 0,
       });
     }
     for (const peer of this.peers.values()) this.connect(peer);
+    if (this.liveness !== null) {
+      this.livenessTimer = setInterval(() => this.checkLiveness(), this.liveness.pingIntervalMs);
+      this.livenessTimer.unref();
+    }
   }
 
   /** Queues or writes `msg` (an object with a string `type`) for peer `to`. Never throws, never blocks. */
@@ -268,6 +339,8 @@ export class TcpTransport {
   close(): Promise<void> {
     if (this.closed) return Promise.resolve();
     this.closed = true;
+    if (this.livenessTimer !== null) clearInterval(this.livenessTimer);
+    this.livenessTimer = null;
     for (const t of this.delayTimers) clearTimeout(t);
     this.delayTimers.clear();
     const waits: Array<Promise<void>> = [];
@@ -354,13 +427,15 @@ export class TcpTransport {
     });
     peer.conn = conn;
     peer.connectedAtMs = Date.now();
+    peer.lastAliveAtMs = peer.connectedAtMs;
+    peer.answered = false;
     peer.refused = false;
     peer.failuresSinceConnected = 0;
     conn.sendEncoded(this.helloFrame);
     conn.onFrame((value) => this.onOutboundFrame(peer, value));
     conn.onDrain(() => this.flush(peer));
     conn.onClose((reason) => this.onOutboundClosed(peer, conn, reason));
-    this.logger.info({ peer: peer.id, address: conn.remote }, `connected to node ${peer.id} at ${conn.remote}`);
+    this.logger.info({ event: 'peer-connected', peer: peer.id, address: conn.remote }, `connected to node ${peer.id} at ${conn.remote}`);
     this.flush(peer);
     this.callback(() => this.opts.onPeerConnected?.(peer.id), 'onPeerConnected');
   }
@@ -369,13 +444,42 @@ export class TcpTransport {
     if (peer.conn !== conn) return;
     peer.conn = null;
     if (this.closed) return;
-    this.logger.info({ peer: peer.id, reason }, `connection to node ${peer.id} lost: ${reason}`);
+    this.logger.info({ event: 'peer-connection-lost', peer: peer.id, reason }, `connection to node ${peer.id} lost: ${reason}`);
     this.callback(() => this.opts.onPeerDisconnected?.(peer.id, reason), 'onPeerDisconnected');
     // A connection that stayed up for a while was healthy: start again from the shortest delay.
     // One that was refused or dropped at once keeps growing its delay, so a misconfigured peer is
     // retried every few seconds rather than in a tight loop.
-    if (!peer.refused && Date.now() - peer.connectedAtMs >= this.backoffPolicy.maxDelayMs) peer.backoff.reset();
+    // With the liveness check, "healthy" means the peer answered a PING: a connection accepted by
+    // something that never answers (a proxy to a partitioned peer) keeps the delay growing.
+    const healthy = this.liveness !== null ? peer.answered : Date.now() - peer.connectedAtMs >= this.backoffPolicy.maxDelayMs;
+    if (!peer.refused && healthy) peer.backoff.reset();
     this.scheduleReconnect(peer);
+  }
+
+  /**
+   * Every pingIntervalMs: an outbound connection that has not proved alive for silenceLimitMs is
+   * destroyed (a reconnect follows at once, with the short capped backoff); the others get a PING,
+   * which the peer answers with a PONG on the same connection. A PING that cannot be written now
+   * (the socket is not draining) is skipped, so a connection whose writes do not drain goes silent too.
+   */
+  private checkLiveness(): void {
+    const liveness = this.liveness;
+    if (this.closed || liveness === null) return;
+    const now = Date.now();
+    for (const peer of this.peers.values()) {
+      const conn = peer.conn;
+      if (conn === null || !conn.isOpen) continue;
+      const silentMs = now - peer.lastAliveAtMs;
+      if (silentMs > liveness.silenceLimitMs) {
+        this.logger.warn(
+          { event: 'peer-connection-silent', peer: peer.id, address: conn.remote, silentMs, limitMs: liveness.silenceLimitMs, queued: peer.queue.length },
+          `connection to node ${peer.id} at ${conn.remote} silent for ${silentMs} ms (limit ${liveness.silenceLimitMs} ms); dialling afresh`,
+        );
+        conn.destroy(`silent for ${silentMs} ms`);
+        continue;
+      }
+      if (!conn.needsDrain) conn.sendEncoded(this.pingFrame);
+    }
   }
 
   private scheduleReconnect(peer: PeerState): void {
@@ -387,9 +491,14 @@ export class TcpTransport {
     }, delayMs);
   }
 
-  /** Frames on our outbound connection: only an ERROR (our HELLO was refused) is expected. */
+  /** Frames on our outbound connection: a PONG (liveness) or an ERROR (our HELLO was refused). */
   private onOutboundFrame(peer: PeerState, value: unknown): void {
     const v = value as { type?: unknown; error?: { message?: unknown } } | null;
+    if (typeof v === 'object' && v !== null && v.type === 'LINK_PONG') {
+      peer.lastAliveAtMs = Date.now();
+      peer.answered = true;
+      return;
+    }
     if (typeof v === 'object' && v !== null && v.type === 'ERROR') {
       peer.refused = true;
       const why = typeof v.error?.message === 'string' ? v.error.message : JSON.stringify(v.error ?? null);
@@ -453,6 +562,11 @@ export class TcpTransport {
     }
     if (type === 'HELLO') {
       this.logger.debug({ peer: from, remote: conn.remote }, `ignoring repeated HELLO from node ${from}`);
+      return;
+    }
+    if (type === 'LINK_PING') {
+      // Transport liveness: answered on the connection it came on, never passed to the core.
+      if (!conn.needsDrain) conn.sendEncoded(this.pongFrame);
       return;
     }
     try {

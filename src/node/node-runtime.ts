@@ -16,7 +16,7 @@ import { ClientServer } from '../frontends/json/client-server.js';
 import { MysqlServer } from '../frontends/mysql/server.js';
 import { SERVER_VERSION } from '../frontends/mysql/handshake.js';
 import { NodeListener } from '../net/listener.js';
-import { TcpTransport } from '../net/tcp-transport.js';
+import { TcpTransport, parseTestPeerDelay, TEST_PEER_DELAY_ENV } from '../net/tcp-transport.js';
 import { FileLogStore } from '../durability/log-store.js';
 import { DatabaseApplier } from '../apply/applier.js';
 import { WriteExecutor } from '../apply/write-executor.js';
@@ -45,6 +45,8 @@ export interface NodeRuntimeOptions {
   readonly config: ResolvedConfig;
   readonly nodeId: number;
   readonly logger: Logger;
+  /** TEST ONLY (REPLISQL_TEST_PEER_DELAY_MS): delay every outgoing peer frame by this much. */
+  readonly testPeerDelayMs?: number | null;
 }
 
 export class NodeRuntime {
@@ -56,6 +58,7 @@ export class NodeRuntime {
   private engine!: SqlEngine;
   private applier!: DatabaseApplier;
   private transport!: TcpTransport;
+  private readonly testPeerDelayMs: number | null;
   private listener!: NodeListener;
   private clients!: ClientServer;
   private executor!: WriteExecutor;
@@ -75,6 +78,7 @@ export class NodeRuntime {
     this.config = opts.config;
     this.self = findNode(opts.config, opts.nodeId);
     this.logger = opts.logger;
+    this.testPeerDelayMs = opts.testPeerDelayMs ?? null;
     this.dbQueue = new SerialQueue((err) => this.applier.onDatabaseFailure(err));
   }
 
@@ -165,8 +169,14 @@ export class NodeRuntime {
       peers: cfg.nodes.map((n) => ({ id: n.id, host: n.host, port: n.port })),
       maxFrameBytes: cfg.maxFrameBytes,
       logger: this.logger,
+      heartbeatIntervalMs: cfg.heartbeatIntervalMs,
       onMessage: (from, raw) => this.onPeerFrame(from, raw),
     });
+    const delayMs = this.testPeerDelayMs;
+    if (delayMs !== null && delayMs > 0) {
+      this.transport.setSendFilter(() => ({ delayMs }));
+      this.logger.warn({ event: 'test-peer-delay', delayMs }, `TEST ONLY: every outgoing peer frame is delayed by ${delayMs} ms (${TEST_PEER_DELAY_ENV})`);
+    }
     const eventContext = { selfId: this.self.id, tickMs: cfg.tickMs, positions: () => this.positions() };
     this.driver = new NodeDriver(core, {
       log: this.logWriter(),
@@ -390,9 +400,10 @@ export class NodeRuntime {
 export async function runNode(opts: RunNodeOptions): Promise<void> {
   const config = loadConfig(opts.configPath);
   const node = findNode(config, opts.nodeId);
+  const testPeerDelayMs = parseTestPeerDelay(process.env); // read once, at start; a bad value stops here
   const log = createNodeLogger({ logDir: config.logDir, nodeId: node.id, echo: process.stderr.isTTY === true || process.env['REPLISQL_LOG_ECHO'] === '1' });
   for (const w of config.warnings) log.logger.warn({}, `config: ${w}`);
-  const runtime = new NodeRuntime({ config, nodeId: opts.nodeId, logger: log.logger });
+  const runtime = new NodeRuntime({ config, nodeId: opts.nodeId, logger: log.logger, testPeerDelayMs });
   try {
     await runtime.start();
   } catch (err) {

@@ -26,7 +26,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   client: ['core', 'errors', 'wire'],
   faults: ['client', 'core', 'errors'],
   node: ['apply', 'config', 'core', 'durability', 'errors', 'frontends/json', 'frontends/mysql', 'net', 'sessions', 'sql', 'storage', 'util', 'wire'],
-  cli: ['client', 'config', 'core', 'errors', 'node', 'sim', 'sql', 'util', 'wire'],
+  cli: ['client', 'config', 'core', 'errors', 'faults', 'node', 'sim', 'sql', 'util', 'wire'],
 };
 
 /**
