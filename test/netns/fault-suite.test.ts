@@ -56,6 +56,43 @@ test('faults: the set workload stays valid under isolate-coordinator, majority/m
   assert.ok(row.acknowledged > 50, `only ${row.acknowledged} writes acknowledged`);
 });
 
+test('faults: register at linearizable stays linearizable under isolate, split, bridge, one-way loss and pause', { skip, timeout: 180_000 }, async () => {
+  const row = await s().runWorkload({ workload: 'register', faults: ['isolate', 'split', 'bridge', 'one-way', 'pause'], durationS: 30, faultS: 4, quietS: 2, concurrency: 6, historyDir: null });
+  log(`register: ${row.operations} ops, ${row.acknowledged} acknowledged, ${row.unknown} unknown, ${row.failed} failed, ${row.violations} violations -> ${row.verdict}`);
+  assert.equal(row.violations, 0, row.details.join('\n'));
+  assert.equal(row.verdict, 'valid', row.details.join('\n'));
+  assert.ok(row.acknowledged > 50, `only ${row.acknowledged} operations acknowledged`);
+});
+
+test('faults: bank transfers keep the total under isolate-coordinator and kill -9', { skip, timeout: 180_000 }, async () => {
+  const row = await s().runWorkload({ workload: 'bank', faults: ['isolate-coordinator', 'kill'], durationS: 25, faultS: 5, quietS: 3, concurrency: 4, historyDir: null });
+  log(`bank: ${row.operations} ops, ${row.acknowledged} acknowledged, ${row.unknown} unknown, ${row.failed} failed, ${row.violations} violations -> ${row.verdict}`);
+  assert.equal(row.violations, 0, row.details.join('\n'));
+  assert.equal(row.verdict, 'valid', row.details.join('\n'));
+  assert.ok(row.acknowledged > 20, `only ${row.acknowledged} operations acknowledged`);
+});
+
+test('faults: a weakened build (linearizable reads served locally) is caught by the checker while a node is cut off', { skip, timeout: 180_000 }, async () => {
+  const restartAll = async (env: Record<string, string>): Promise<void> => {
+    for (const id of s().nodeIds) {
+      s().signal(id, 'SIGKILL');
+      await s().waitExit(id);
+    }
+    for (const id of s().nodeIds) await s().start(id, env);
+    await s().waitCaughtUp(60_000);
+  };
+  await restartAll({ REPLISQL_TEST_UNSAFE_LOCAL_READS: '1' });
+  try {
+    for (const id of s().nodeIds) assert.equal(s().events(id, 'unsafe-local-reads').length > 0, true, `node ${id} runs the weakened build`);
+    const row = await s().runWorkload({ workload: 'register', faults: ['isolate'], durationS: 20, faultS: 8, quietS: 2, concurrency: 6, historyDir: null });
+    log(`weakened register: ${row.operations} ops, ${row.violations} violations -> ${row.verdict}; ${row.details[0] ?? ''}`);
+    assert.equal(row.verdict, 'INVALID', `the checker must catch stale reads of the weakened build: ${row.details.join('\n')}`);
+    assert.ok(row.violations > 0);
+  } finally {
+    await restartAll({});
+  }
+});
+
 test('faults: after a 10 s cut of the coordinator heals, every node sees every other within two heartbeats', { skip, timeout: 90_000 }, async () => {
   const h = await s().measureHeal(10_000);
   log(`heal after 10 s cut of coordinator ${h.coordinator}: ${h.maxMs} ms; pairs ${JSON.stringify(h.pairs)}`);
