@@ -56,12 +56,6 @@ export interface NodeStatus {
   readonly lastTerm: number;
   readonly firstIndex: number;
   readonly coordinatorReady: boolean;
-  /**
-   * How many ticks ago this node was last known to be up to date with the coordinator (it had applied
-   * the commit index the coordinator sent it then); null when never. A coordinator serving a majority
-   * is up to date as soon as it applied its own commit index.
-   */
-  readonly freshTicksAgo: number | null;
   readonly nodes: readonly {
     readonly id: NodeId;
     readonly online: boolean;
@@ -115,10 +109,6 @@ export class CoreNode {
   /** Client writes: routing to the coordinator, the coordinator's side, de-duplication. */
   private readonly requests: ClientRequests;
   private readonly reads: ReadIndexTracker;
-  /** Freshness (bounded reads): the last tick this node had applied the coordinator's commit index of then. */
-  private freshTick: number | null = null;
-  /** A coordinator commit index heard at `tick` that this node has not applied yet. */
-  private pendingFresh: { readonly tick: number; readonly commit: number } | null = null;
   /** Follower: the coordinator asked for APPLIED reports (it waits for `all-applied` writes). */
   private leaderWantsApplied = false;
   private reportedApplied = 0;
@@ -256,7 +246,6 @@ export class CoreNode {
       lastTerm: this.log.lastTerm(),
       firstIndex: this.log.firstIndex(),
       coordinatorReady: this.role === Role.LEADER && this.coordinatorReady,
-      freshTicksAgo: this.freshTick === null ? null : this.now - this.freshTick,
       nodes: [this.id, ...this.peers]
         .sort((a, b) => a - b)
         .map((id) => {
@@ -609,23 +598,6 @@ export class CoreNode {
     }
   }
 
-  /** The coordinator told us (at this tick) that everything up to `commit` is committed. */
-  private noteCoordinatorCommit(commit: number): void {
-    if (this.appliedIndex >= commit) {
-      this.freshTick = this.now;
-      this.pendingFresh = null;
-    } else {
-      this.pendingFresh = { tick: this.now, commit };
-    }
-  }
-
-  private reviewFreshness(): void {
-    if (this.pendingFresh !== null && this.appliedIndex >= this.pendingFresh.commit) {
-      this.freshTick = this.pendingFresh.tick;
-      this.pendingFresh = null;
-    }
-  }
-
   /** The coordinator asks us to confirm it still leads (for a linearizable read): we do, at our term. */
   private onReadProbe(from: NodeId, msg: ReadProbeMsg): void {
     if (msg.term === this.term && this.role !== Role.LEADER) {
@@ -666,7 +638,6 @@ export class CoreNode {
       else if (this.role === Role.CANDIDATE) this.becomeFollower(msg.term, from, 'coordinator heartbeat');
       this.setLeader(from);
       this.lastLeaderContactTick = this.now;
-      if (msg.term === this.term) this.noteCoordinatorCommit(msg.commitIndex);
     }
   }
 
@@ -748,7 +719,6 @@ export class CoreNode {
       matched = e.index;
     }
     this.commitIndex = Math.max(this.commitIndex, Math.min(msg.commitIndex, matched));
-    this.noteCoordinatorCommit(msg.commitIndex);
     this.send(from, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: matched, probeIndex: 0, reason: '' });
   }
 
@@ -804,7 +774,6 @@ export class CoreNode {
     this.persistedIndex = Math.max(Math.min(this.persistedIndex, this.log.lastIndex()), meta.index);
     this.out.events.push({ type: 'snapshot-installed', index: meta.index });
     this.requests.releaseApplied();
-    this.reviewFreshness();
     if (this.leaderId !== null && this.role === Role.FOLLOWER) {
       this.send(this.leaderId, { type: 'REPLICATE_ACK', term: this.term, success: true, matchIndex: meta.index, probeIndex: 0, reason: '' });
     }
@@ -837,7 +806,6 @@ export class CoreNode {
 
   private leaderTick(): void {
     const heardMajority = this.countRecentlyHeard() >= this.majority();
-    if (heardMajority && this.coordinatorReady) this.noteCoordinatorCommit(this.commitIndex);
     if (!heardMajority && this.now - this.becameLeaderTick >= this.cfg.failureTimeoutTicks) {
       this.becomeFollower(this.term, null, `no contact with a majority for ${this.cfg.failureTimeoutTicks} ticks`);
       return;
@@ -1005,7 +973,6 @@ export class CoreNode {
     const e = this.log.entry(index);
     this.requests.noteApplied(index, e?.requestId ?? null, result);
     this.requests.releaseApplied();
-    this.reviewFreshness();
     this.maybeCompact();
     this.reviewHeldTakeover();
   }

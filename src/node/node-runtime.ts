@@ -125,10 +125,7 @@ export class NodeRuntime {
       {
         waitApplied: (index) => this.appliedWaiters.wait(index),
         requestReadIndex: (requestId) => this.driver.feed({ type: 'ReadIndex', requestId }),
-        stalenessMs: () => {
-          const ago = this.core.status().freshTicksAgo;
-          return ago === null ? null : ago * cfg.tickMs;
-        },
+        now: () => performance.now(),
       },
       unsafeLocalReads,
     );

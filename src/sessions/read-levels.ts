@@ -2,8 +2,9 @@
 // own database.
 //   local         what this node has applied, now;
 //   session       also every write of this session (read-your-writes; the default);
-//   bounded       also at most `maxStalenessMs` behind the coordinator: served at once when this node
-//                 was up to date that recently, else it first catches up through a read index;
+//   bounded       also at most `maxStalenessMs` behind: served at once when this node completed a
+//                 read index that recently (it then had every write acknowledged before that read
+//                 index was asked), else it first takes a new one: one read index per bound at most;
 //   linearizable  every write acknowledged before the read started, on any node: a read index from
 //                 the coordinator (one majority round, no log write), applied here before reading.
 import { randomBytes } from 'node:crypto';
@@ -42,8 +43,8 @@ export interface ReadBarrierHost {
   waitApplied(index: number): Promise<void>;
   /** Asks the core for a read index (answered through `deliver`). */
   requestReadIndex(requestId: string): void;
-  /** How long ago this node was last known up to date with the coordinator, in ms; null when never. */
-  stalenessMs(): number | null;
+  /** A monotonic clock in ms (performance.now in the node). */
+  now(): number;
 }
 
 /**
@@ -58,6 +59,11 @@ export class ReadBarrier {
   private readonly waiting = new Map<string, (answer: ReadIndexAnswer) => void>();
   private readonly nonce = randomBytes(4).toString('hex');
   private count = 0;
+  /**
+   * When the newest completed read index was asked (ms): this node has applied every write
+   * acknowledged before then. null before the first one.
+   */
+  private freshAsOf: number | null = null;
 
   constructor(
     private readonly host: ReadBarrierHost,
@@ -79,8 +85,7 @@ export class ReadBarrier {
         if (sessionIndex > 0) await this.host.waitApplied(sessionIndex);
         return;
       case 'bounded': {
-        const staleness = this.host.stalenessMs();
-        if (staleness !== null && staleness <= level.maxStalenessMs) {
+        if (this.freshAsOf !== null && this.host.now() - this.freshAsOf < level.maxStalenessMs) {
           if (sessionIndex > 0) await this.host.waitApplied(sessionIndex);
           return;
         }
@@ -101,13 +106,17 @@ export class ReadBarrier {
     resolve(answer);
   }
 
+  /** A read index from the core; once this node applied it, it is fresh as of when it was asked. */
   private async readIndex(): Promise<number> {
     const requestId = `read-${this.nonce}-${++this.count}`;
+    const askedAt = this.host.now();
     const answer = await new Promise<ReadIndexAnswer>((resolve) => {
       this.waiting.set(requestId, resolve);
       this.host.requestReadIndex(requestId);
     });
     if (!answer.ok) throw ReplisqlError.fromInfo(answer.error);
+    await this.host.waitApplied(answer.index);
+    if (this.freshAsOf === null || askedAt > this.freshAsOf) this.freshAsOf = askedAt;
     return answer.index;
   }
 }

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { ErrorCode, errorInfo, ReplisqlError } from '../../src/errors.js';
 import { ReadBarrier, readLevelOf, type ReadLevel } from '../../src/sessions/read-levels.js';
 
-function harness(staleness: number | null, answer: (requestId: string) => Parameters<ReadBarrier['deliver']>[0]) {
+function harness(answer: (requestId: string) => Parameters<ReadBarrier['deliver']>[0]) {
   const calls: string[] = [];
+  const clock = { ms: 1000 };
   const barrier: ReadBarrier = new ReadBarrier({
     waitApplied: async (index) => {
       calls.push(`wait ${index}`);
@@ -15,15 +16,15 @@ function harness(staleness: number | null, answer: (requestId: string) => Parame
       calls.push('read-index');
       queueMicrotask(() => barrier.deliver(answer(requestId)));
     },
-    stalenessMs: () => staleness,
+    now: () => clock.ms,
   });
-  return { barrier, calls };
+  return { barrier, calls, clock };
 }
 
 const level = (consistency: ReadLevel['consistency'], maxStalenessMs = 1000): ReadLevel => ({ consistency, maxStalenessMs });
 
 test('local waits for nothing; session for its own last write; linearizable for the read index (and the session write, if later)', async () => {
-  const { barrier, calls } = harness(0, (requestId) => ({ requestId, ok: true, index: 40 }));
+  const { barrier, calls } = harness((requestId) => ({ requestId, ok: true, index: 40 }));
   await barrier.before(level('local'), 50);
   assert.deepEqual(calls, []);
   await barrier.before(level('session'), 0);
@@ -32,23 +33,27 @@ test('local waits for nothing; session for its own last write; linearizable for 
   calls.length = 0;
   await barrier.before(level('linearizable'), 10);
   await barrier.before(level('linearizable'), 55);
-  assert.deepEqual(calls, ['read-index', 'wait 40', 'read-index', 'wait 55']);
+  assert.deepEqual(calls, ['read-index', 'wait 40', 'wait 40', 'read-index', 'wait 40', 'wait 55']);
 });
 
-test('bounded reads at once when the node was up to date within the bound, else catch up through a read index', async () => {
-  const fresh = harness(200, (requestId) => ({ requestId, ok: true, index: 7 }));
-  await fresh.barrier.before(level('bounded', 500), 0);
-  assert.deepEqual(fresh.calls, []);
-  const stale = harness(800, (requestId) => ({ requestId, ok: true, index: 7 }));
-  await stale.barrier.before(level('bounded', 500), 0);
-  assert.deepEqual(stale.calls, ['read-index', 'wait 7']);
-  const never = harness(null, (requestId) => ({ requestId, ok: true, index: 3 }));
-  await never.barrier.before(level('bounded', 500), 0);
-  assert.deepEqual(never.calls, ['read-index', 'wait 3'], 'a node never known up to date is stale');
+test('bounded takes a read index at most once per bound: within it reads are served at once', async () => {
+  const { barrier, calls, clock } = harness((requestId) => ({ requestId, ok: true, index: 7 }));
+  await barrier.before(level('bounded', 500), 0);
+  assert.deepEqual(calls, ['read-index', 'wait 7', 'wait 7'], 'never fresh before the first read index');
+  calls.length = 0;
+  clock.ms += 400;
+  await barrier.before(level('bounded', 500), 0);
+  assert.deepEqual(calls, [], 'fresh as of the last read index, 400 ms ago');
+  clock.ms += 200;
+  await barrier.before(level('bounded', 500), 0);
+  assert.deepEqual(calls, ['read-index', 'wait 7', 'wait 7'], '600 ms is past the bound');
+  calls.length = 0;
+  await barrier.before(level('bounded', 0), 0);
+  assert.deepEqual(calls, ['read-index', 'wait 7', 'wait 7'], 'a 0 ms bound takes a read index every time');
 });
 
 test('a refused read index rejects with the cluster error', async () => {
-  const { barrier } = harness(0, (requestId) => ({ requestId, ok: false, error: errorInfo(ErrorCode.NO_QUORUM, 'coordinator 3 could not confirm') }));
+  const { barrier } = harness((requestId) => ({ requestId, ok: false, error: errorInfo(ErrorCode.NO_QUORUM, 'coordinator 3 could not confirm') }));
   await assert.rejects(barrier.before(level('linearizable'), 0), (e: unknown) => e instanceof ReplisqlError && e.code === ErrorCode.NO_QUORUM && /could not confirm/.test(e.message));
 });
 
@@ -64,7 +69,7 @@ test('a request names a level and bound over the default; bad values are refused
 
 test('the test-only weakened barrier serves every level locally', async () => {
   const calls: string[] = [];
-  const weakened = new ReadBarrier({ waitApplied: async (i) => void calls.push(`wait ${i}`), requestReadIndex: () => calls.push('read-index'), stalenessMs: () => null }, true);
+  const weakened = new ReadBarrier({ waitApplied: async (i) => void calls.push(`wait ${i}`), requestReadIndex: () => calls.push('read-index'), now: () => 0 }, true);
   await weakened.before(level('linearizable'), 9);
   await weakened.before(level('bounded', 0), 9);
   assert.deepEqual(calls, []);
