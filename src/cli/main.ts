@@ -119,7 +119,8 @@ function buildProgram(setExit: (code: number) => void): Command {
     .command('faults')
     .description('fault suite: nodes in Linux network namespaces under partitions, pauses and kills while a workload runs, then a check (root; docs/reliability.md)')
     .addOption(new Option('--workload <name>', 'set, register, bank or all').default('set'))
-    .addOption(new Option('--faults <list>', 'comma list of isolate, isolate-coordinator, split, bridge, one-way, pause, kill; or all').default('all'))
+    .addOption(new Option('--faults <list>', 'comma list of isolate, isolate-coordinator, split, bridge, one-way, pause, kill, db-kill (needs --engine mysql); or all').default('all'))
+    .addOption(new Option('--engine <engine>', "the nodes' database: sqlite, or mysql (one MariaDB server per node)").choices(['sqlite', 'mysql']).default('sqlite'))
     .addOption(new Option('--duration <s>', 'seconds of workload under faults, per workload').argParser(intArg(5, 86_400)).default(60))
     .addOption(new Option('--nodes <n>', 'cluster size: 3 or 5').argParser(intArg(3, 5)).default(3))
     .addOption(new Option('--seed <n>', 'seed of the nemesis and the workload').argParser(intArg(0, 2 ** 31 - 1)).default(1))
@@ -127,7 +128,7 @@ function buildProgram(setExit: (code: number) => void): Command {
     .addOption(new Option('--heartbeat-ms <ms>', 'heartbeatIntervalMs of the cluster').argParser(intArg(100, 60_000)).default(1000))
     .addOption(new Option('--failure-timeout-ms <ms>', 'failureTimeoutMs of the cluster (>= 2 heartbeats)').argParser(intArg(200, 600_000)).default(5000))
     .addOption(new Option('--heal-cut <s>', 'length of the coordinator cut whose heal is measured; 0 skips it').argParser(intArg(0, 3600)).default(10))
-    .action(async (o: { workload: string; faults: string; duration: number; nodes: number; seed: number; keepHistory?: string; heartbeatMs: number; failureTimeoutMs: number; healCut: number }) => {
+    .action(async (o: { workload: string; faults: string; engine: 'sqlite' | 'mysql'; duration: number; nodes: number; seed: number; keepHistory?: string; heartbeatMs: number; failureTimeoutMs: number; healCut: number }) => {
       if (o.nodes !== 3 && o.nodes !== 5) throw new InvalidArgumentError(`--nodes must be 3 or 5, got ${o.nodes}`);
       if (o.failureTimeoutMs < 2 * o.heartbeatMs) throw new InvalidArgumentError(`--failure-timeout-ms ${o.failureTimeoutMs} must be at least 2 x --heartbeat-ms (${2 * o.heartbeatMs})`);
       if (o.heartbeatMs % 100 !== 0) throw new InvalidArgumentError(`--heartbeat-ms must be a multiple of 100 (the tick), got ${o.heartbeatMs}`);
@@ -137,7 +138,7 @@ function buildProgram(setExit: (code: number) => void): Command {
       let faults;
       try {
         workloads = parseWorkloads(o.workload);
-        faults = parseFaults(o.faults);
+        faults = parseFaults(o.faults, o.engine);
       } catch (err) {
         throw new InvalidArgumentError((err as Error).message);
       }
@@ -152,6 +153,7 @@ function buildProgram(setExit: (code: number) => void): Command {
         heartbeatIntervalMs: o.heartbeatMs,
         failureTimeoutMs: o.failureTimeoutMs,
         healCutS: o.healCut,
+        engine: o.engine,
         log,
       });
       if (report.skipped !== null) {

@@ -3,14 +3,21 @@
 // kept in `events`. See docs/reliability.md for what each fault is and how it is made.
 import type { NetnsLab } from './netns.js';
 
-export const FAULTS = ['isolate', 'isolate-coordinator', 'split', 'bridge', 'one-way', 'pause', 'kill'] as const;
+export const FAULTS = ['isolate', 'isolate-coordinator', 'split', 'bridge', 'one-way', 'pause', 'kill', 'db-kill'] as const;
+/** Faults that need a database server per node (`--engine mysql`). */
+export const DATABASE_FAULTS: readonly FaultName[] = ['db-kill'];
 export type FaultName = (typeof FAULTS)[number];
 
-/** Parses `--faults` (a comma list or `all`); throws naming the bad entry. */
-export function parseFaults(text: string): FaultName[] {
+/**
+ * Parses `--faults` (a comma list or `all`); throws naming the bad entry. `all` is every fault the
+ * engine allows; a database fault named explicitly on SQLite (no database server) is refused.
+ */
+export function parseFaults(text: string, engine: 'sqlite' | 'mysql' = 'sqlite'): FaultName[] {
   const parts = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
   if (parts.length === 0) throw new Error(`--faults: expected a comma list of ${FAULTS.join(', ')} or 'all', got '${text}'`);
-  if (parts.length === 1 && parts[0] === 'all') return [...FAULTS];
+  if (parts.length === 1 && parts[0] === 'all') return FAULTS.filter((f) => engine === 'mysql' || !DATABASE_FAULTS.includes(f));
+  const needsServer = parts.find((p) => (DATABASE_FAULTS as readonly string[]).includes(p));
+  if (needsServer !== undefined && engine !== 'mysql') throw new Error(`--faults: ${needsServer} kills a node's database server: it needs --engine mysql (SQLite runs inside the node)`);
   const out: FaultName[] = [];
   for (const p of parts) {
     if (!(FAULTS as readonly string[]).includes(p)) throw new Error(`--faults: unknown fault '${p}'; expected ${FAULTS.join(', ')} or 'all'`);
@@ -27,6 +34,10 @@ export interface NemesisHost {
   coordinator(): Promise<number | null>;
   signal(id: number, sig: 'SIGSTOP' | 'SIGCONT' | 'SIGKILL'): void;
   restart(id: number): Promise<void>;
+  /** kill -9 node `id`'s database server (null when the nodes have none: SQLite). */
+  readonly killDatabase: ((id: number) => Promise<void>) | null;
+  /** Starts node `id`'s database server again on the same files. */
+  readonly restartDatabase: ((id: number) => Promise<void>) | null;
   log(line: string): void;
 }
 
@@ -51,6 +62,7 @@ export class Nemesis {
   private blocks: Block[] = [];
   private paused = new Set<number>();
   private killed = new Set<number>();
+  private databasesKilled = new Set<number>();
   private active: FaultName | null = null;
 
   constructor(
@@ -140,6 +152,16 @@ export class Nemesis {
         detail = `node ${n} SIGKILL (restarted at heal)`;
         break;
       }
+      case 'db-kill': {
+        const kill = this.host.killDatabase;
+        if (kill === null) throw new Error("fault db-kill needs a database server per node: run with --engine mysql");
+        // The coordinator's database when there is one: the node must hand over and stop acknowledging.
+        const n = target ?? (await this.host.coordinator()) ?? this.pick(ids);
+        await kill(n);
+        this.databasesKilled.add(n);
+        detail = `node ${n}'s MariaDB SIGKILL (restarted at heal)`;
+        break;
+      }
     }
     this.applyRules();
     this.active = fault;
@@ -163,6 +185,11 @@ export class Nemesis {
       what.push(`node ${n} restarted`);
     }
     this.killed.clear();
+    for (const n of this.databasesKilled) {
+      await this.host.restartDatabase?.(n);
+      what.push(`node ${n}'s MariaDB restarted`);
+    }
+    this.databasesKilled.clear();
     const fault = this.active ?? 'all';
     this.active = null;
     this.record('heal', fault, what.length > 0 ? what.join('; ') : 'nothing to heal');

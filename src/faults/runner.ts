@@ -1,6 +1,7 @@
 // The fault suite runner (`replisql faults`, docs/reliability.md): namespaces, real node processes
 // inside them, a workload and probes inside the client namespace (src/faults/agent.ts), the nemesis
 // on a schedule, heal, catch-up, final reads and the check; a summary table; teardown always.
+import { startMariaDb, type MariaDbEnv, type MariaDbInstance } from './mariadb.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +41,9 @@ export function prng(seed: number): () => number {
   };
 }
 
+/** The database every MariaDB-backed node uses. */
+const MYSQL_DATABASE = 'replisql';
+
 export interface SessionOptions {
   readonly nodes: 3 | 5;
   readonly heartbeatIntervalMs: number;
@@ -48,6 +52,8 @@ export interface SessionOptions {
   readonly log: (line: string) => void;
   /** Keep the run folder (config, logs, data) after close. */
   readonly keepDir?: boolean;
+  /** The nodes' database: embedded SQLite (default) or one MariaDB server per node (needed by db-kill). */
+  readonly engine?: 'sqlite' | 'mysql';
 }
 
 export interface WorkloadRunOptions {
@@ -117,6 +123,8 @@ export class FaultSession {
   private constructor(
     readonly lab: NetnsLab,
     readonly opts: SessionOptions,
+    /** One MariaDB server per node (index id-1) with engine mysql; reached through its unix socket, which works from any namespace. */
+    private readonly databases: MariaDbEnv | null,
   ) {
     this.nodeIds = lab.nodeIds.slice();
     this.dir = mkdtempSync(join(tmpdir(), 'replisql-faults-'));
@@ -129,7 +137,7 @@ export class FaultSession {
       writeTimeoutMs: Math.max(5000, opts.failureTimeoutMs),
       writeAck: 'quorum',
       logDir: 'logs',
-      nodes: this.nodeIds.map((id) => ({ id, host: lab.nodeAddress(id), port: PEER_PORT, storage: { engine: 'sqlite', path: `data/node${id}.db` } })),
+      nodes: this.nodeIds.map((id) => ({ id, host: lab.nodeAddress(id), port: PEER_PORT, storage: this.storageOf(id) })),
     };
     writeFileSync(join(this.dir, 'config.json'), JSON.stringify(config, null, 2));
     this.nemesis = new Nemesis(
@@ -140,6 +148,8 @@ export class FaultSession {
         coordinator: async () => this.coordinatorFromLogs(),
         signal: (id, sig) => this.signal(id, sig),
         restart: (id) => this.start(id),
+        killDatabase: databases === null ? null : (id) => this.database(id).kill9(),
+        restartDatabase: databases === null ? null : (id) => this.database(id).start(),
         log: opts.log,
       },
       prng(opts.seed),
@@ -150,12 +160,25 @@ export class FaultSession {
   static async open(opts: SessionOptions): Promise<FaultSession> {
     if (!existsSync(AGENT)) throw new Error(`${AGENT} is missing: run 'npm run build' first`);
     installHooks();
-    const lab = NetnsLab.create({ nodeIds: Array.from({ length: opts.nodes }, (_, i) => i + 1), log: opts.log });
+    let databases: MariaDbEnv | null = null;
+    if (opts.engine === 'mysql') {
+      databases = await startMariaDb(opts.nodes, { database: MYSQL_DATABASE });
+      if (databases.skip !== false) throw new Error(`--engine mysql: ${databases.skip}`);
+      opts.log(`MariaDB up: ${databases.instances.map((i) => `node ${i.id} ${i.socket}`).join(', ')}`);
+    }
+    let lab: NetnsLab;
+    try {
+      lab = NetnsLab.create({ nodeIds: Array.from({ length: opts.nodes }, (_, i) => i + 1), log: opts.log });
+    } catch (err) {
+      await databases?.stop();
+      throw err;
+    }
     let s: FaultSession;
     try {
-      s = new FaultSession(lab, opts);
+      s = new FaultSession(lab, opts, databases);
     } catch (err) {
       lab.teardown();
+      await databases?.stop();
       throw err;
     }
     openSessions.add(s);
@@ -169,6 +192,18 @@ export class FaultSession {
       throw err;
     }
     return s;
+  }
+
+  private storageOf(id: number): object {
+    if (this.databases === null) return { engine: 'sqlite', path: `data/node${id}.db` };
+    const db = this.database(id);
+    return { engine: 'mysql', host: '127.0.0.1', port: db.port, socketPath: db.socket, user: 'root', password: '', database: MYSQL_DATABASE };
+  }
+
+  private database(id: number): MariaDbInstance {
+    const db = this.databases?.instances[id - 1];
+    if (db === undefined) throw new Error(`node ${id} has no MariaDB server (engine sqlite)`);
+    return db;
   }
 
   endpoint(id: number): string {
@@ -412,6 +447,7 @@ export class FaultSession {
   /** Kills every node and agent, removes the namespaces and (unless kept) the run folder. */
   async close(): Promise<void> {
     this.closeSync();
+    await this.databases?.stop();
   }
 
   closeSync(): void {
@@ -426,6 +462,7 @@ export class FaultSession {
       }
     }
     this.lab.teardown(); // also SIGKILLs whatever is still inside a namespace
+    for (const db of this.databases?.instances ?? []) db.child?.kill('SIGKILL');
     if (this.opts.keepDir !== true) rmSync(this.dir, { recursive: true, force: true });
     else this.opts.log(`run folder kept: ${this.dir}`);
   }
@@ -442,6 +479,7 @@ export interface FaultRunOptions {
   readonly failureTimeoutMs: number;
   /** Length of the coordinator cut for the heal measurement; 0 skips it. */
   readonly healCutS: number;
+  readonly engine?: 'sqlite' | 'mysql';
   readonly log: (line: string) => void;
 }
 
@@ -464,7 +502,7 @@ export function formatSummary(rows: readonly SummaryRow[]): string {
 export async function runFaults(o: FaultRunOptions): Promise<FaultRunReport> {
   const why = netnsUnavailableReason();
   if (why !== null) return { skipped: why, rows: [], measurements: [], ok: false };
-  const session = await FaultSession.open({ nodes: o.nodes, heartbeatIntervalMs: o.heartbeatIntervalMs, failureTimeoutMs: o.failureTimeoutMs, seed: o.seed, log: o.log, keepDir: o.keepHistory !== null });
+  const session = await FaultSession.open({ nodes: o.nodes, heartbeatIntervalMs: o.heartbeatIntervalMs, failureTimeoutMs: o.failureTimeoutMs, seed: o.seed, log: o.log, keepDir: o.keepHistory !== null, engine: o.engine ?? 'sqlite' });
   const rows: SummaryRow[] = [];
   const measurements: string[] = [];
   let ok = true;

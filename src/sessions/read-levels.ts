@@ -15,7 +15,7 @@ export { MAX_STALENESS_LIMIT_MS, READ_CONSISTENCY_LEVELS, type ReadConsistency }
 
 export interface ReadLevel {
   readonly consistency: ReadConsistency;
-  /** For `bounded`: how far behind the coordinator the node may be, in ms. */
+  /** For `bounded`: the read may miss only writes acknowledged longer ago than this before it started, in ms. */
   readonly maxStalenessMs: number;
 }
 
@@ -48,8 +48,8 @@ export interface ReadBarrierHost {
 }
 
 /**
- * TEST ONLY: the env var that weakens the node so that `linearizable` and `bounded` reads are served
- * as `local` ones (no read index). The fault suite runs such a build to show that its checker catches
+ * TEST ONLY: the env var that weakens the node so that every read level is served as `local` (no
+ * read index, no wait). The fault suite runs such a build to show that its checker catches
  * stale reads; never set it in production (the node logs a warning at start when it is set).
  */
 export const UNSAFE_LOCAL_READS_ENV = 'REPLISQL_TEST_UNSAFE_LOCAL_READS';

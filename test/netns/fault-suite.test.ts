@@ -209,6 +209,9 @@ test('faults: bad flags are refused with a clear error', async () => {
   r = run(['--workload', 'queue']);
   assert.equal(r.code, 2);
   assert.match(r.err, /--workload: expected set, register, bank or all, got 'queue'/);
+  r = run(['--faults', 'db-kill']);
+  assert.equal(r.code, 2);
+  assert.match(r.err, /db-kill kills a node's database server: it needs --engine mysql/);
   r = run(['--nodes', '4']);
   assert.equal(r.code, 2);
   assert.match(r.err, /--nodes must be 3 or 5/);
