@@ -3,10 +3,10 @@
 // statement by statement on one connection, never overdrawing) and read all balances in one
 // statement at the run's read level. The bank checker (src/faults/checkers.ts) proves every read saw
 // the total and no negative balance, and that all nodes end equal.
-import { Prng } from '../core/prng.js';
+import type { Prng } from '../core/prng.js';
 import type { ReplisqlClient } from '../client/client.js';
 import { checkBank, type Balances, type NodeRead } from './checkers.js';
-import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep } from './workload-support.js';
+import { classifyError, PinnedClient, readEveryNode, runProcesses, runSetup } from './workload-support.js';
 import type { CheckResult, Workload, WorkloadContext } from './workloads.js';
 
 export const BANK_ACCOUNTS = 5;
@@ -62,28 +62,10 @@ export class BankWorkload implements Workload {
   }
 
   async run(ctx: WorkloadContext, stop: AbortSignal): Promise<void> {
-    await Promise.all(Array.from({ length: ctx.concurrency }, (_, p) => this.process(ctx, p, stop)));
-  }
-
-  private async process(ctx: WorkloadContext, p: number, stop: AbortSignal): Promise<void> {
-    const rng = new Prng(processSeed(ctx.seed, p));
-    const pinned = new PinnedClient(rng.pick(ctx.endpoints));
-    try {
-      while (!stop.aborted) {
-        const client = await pinned.get();
-        if (client === null) {
-          await sleep(200, stop);
-          continue;
-        }
-        if (rng.chance(0.5)) await this.read(ctx, client, pinned, p);
-        else await this.transfer(client, pinned, p, rng);
-        await sleep(rng.intUpTo(5), stop);
-      }
-    } catch (err) {
-      ctx.log(`bank: process ${p} stopped by an unexpected error: ${(err as Error).message}`);
-    } finally {
-      await pinned.drop();
-    }
+    await runProcesses(ctx, stop, 'bank', async (client, pinned, rng, p) => {
+      if (rng.chance(0.5)) await this.read(ctx, client, pinned, p);
+      else await this.transfer(client, pinned, p, rng);
+    });
   }
 
   private async read(ctx: WorkloadContext, client: ReplisqlClient, pinned: PinnedClient, p: number): Promise<void> {

@@ -2,12 +2,12 @@
 // by concurrent clients each pinned to one node, reads sent at the run's read level. The history is
 // checked for linearizability per key (src/faults/linearizability.ts); the final values of every
 // node must agree.
-import { Prng } from '../core/prng.js';
+import type { Prng } from '../core/prng.js';
 import type { ReplisqlClient } from '../client/client.js';
 import { checkLinearizable, type LinearizabilityResult } from './linearizability.js';
 import { describeOperation, HistoryRecorder, type Operation } from './history.js';
 import type { NodeRead } from './checkers.js';
-import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep } from './workload-support.js';
+import { classifyError, PinnedClient, readEveryNode, runProcesses, runSetup } from './workload-support.js';
 import type { CheckResult, Workload, WorkloadContext } from './workloads.js';
 
 export const REGISTER_KEYS = 5;
@@ -35,27 +35,7 @@ export class RegisterWorkload implements Workload {
 
   async run(ctx: WorkloadContext, stop: AbortSignal): Promise<void> {
     this.level = ctx.readConsistency;
-    await Promise.all(Array.from({ length: ctx.concurrency }, (_, p) => this.process(ctx, p, stop)));
-  }
-
-  private async process(ctx: WorkloadContext, p: number, stop: AbortSignal): Promise<void> {
-    const rng = new Prng(processSeed(ctx.seed, p));
-    const pinned = new PinnedClient(rng.pick(ctx.endpoints));
-    try {
-      while (!stop.aborted) {
-        const client = await pinned.get();
-        if (client === null) {
-          await sleep(200, stop);
-          continue;
-        }
-        await this.operate(ctx, client, pinned, p, rng);
-        await sleep(rng.intUpTo(5), stop);
-      }
-    } catch (err) {
-      ctx.log(`register: process ${p} stopped by an unexpected error: ${(err as Error).message}`);
-    } finally {
-      await pinned.drop();
-    }
+    await runProcesses(ctx, stop, 'register', (client, pinned, rng, p) => this.operate(ctx, client, pinned, p, rng));
   }
 
   private async operate(ctx: WorkloadContext, client: ReplisqlClient, pinned: PinnedClient, p: number, rng: Prng): Promise<void> {

@@ -9,7 +9,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 import { NetnsLab, netnsUnavailableReason } from './netns.js';
-import { Nemesis, type FaultEvent, type FaultName } from './nemesis.js';
+import { Nemesis, type FaultName } from './nemesis.js';
 import type { CheckResult } from './workloads.js';
 
 export const WORKLOADS = ['set', 'register', 'bank'] as const;

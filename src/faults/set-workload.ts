@@ -1,10 +1,9 @@
 // The set workload: concurrent clients, each pinned to one node, insert unique values into fs_set;
 // at the end every node's whole table is read. The set checker (src/faults/checkers.ts) then finds
 // acknowledged inserts that were lost, values that should not be there, duplicates and divergence.
-import { Prng } from '../core/prng.js';
 import type { ReplisqlClient } from '../client/client.js';
 import { checkSet, type NodeRead, type SetReport } from './checkers.js';
-import { classifyError, PinnedClient, processSeed, readEveryNode, runSetup, sleep } from './workload-support.js';
+import { classifyError, readEveryNode, runProcesses, runSetup } from './workload-support.js';
 import type { CheckResult, Workload, WorkloadContext } from './workloads.js';
 
 export interface SetInsertRecord {
@@ -41,36 +40,18 @@ export class SetWorkload implements Workload {
   }
 
   async run(ctx: WorkloadContext, stop: AbortSignal): Promise<void> {
-    await Promise.all(Array.from({ length: ctx.concurrency }, (_, p) => this.process(ctx, p, stop)));
-  }
-
-  private async process(ctx: WorkloadContext, p: number, stop: AbortSignal): Promise<void> {
-    const rng = new Prng(processSeed(ctx.seed, p));
-    const pinned = new PinnedClient(rng.pick(ctx.endpoints));
-    try {
-      while (!stop.aborted) {
-        const client = await pinned.get();
-        if (client === null) {
-          await sleep(200, stop);
-          continue;
-        }
-        const value = this.nextValue++;
-        const invokedAt = performance.now();
-        try {
-          await client.query('INSERT INTO fs_set (v) VALUES (?)', [value]);
-          this.inserts.push({ type: 'insert', process: p, value, invokedAt, completedAt: performance.now(), outcome: 'ok' });
-        } catch (err) {
-          const c = classifyError(err);
-          this.inserts.push({ type: 'insert', process: p, value, invokedAt, completedAt: c.outcome === 'unknown' ? null : performance.now(), outcome: c.outcome, error: c.error });
-          if (c.outcome === 'unknown') await pinned.drop();
-        }
-        await sleep(rng.intUpTo(5), stop);
+    await runProcesses(ctx, stop, 'set', async (client, pinned, _rng, p) => {
+      const value = this.nextValue++;
+      const invokedAt = performance.now();
+      try {
+        await client.query('INSERT INTO fs_set (v) VALUES (?)', [value]);
+        this.inserts.push({ type: 'insert', process: p, value, invokedAt, completedAt: performance.now(), outcome: 'ok' });
+      } catch (err) {
+        const c = classifyError(err);
+        this.inserts.push({ type: 'insert', process: p, value, invokedAt, completedAt: c.outcome === 'unknown' ? null : performance.now(), outcome: c.outcome, error: c.error });
+        if (c.outcome === 'unknown') await pinned.drop();
       }
-    } catch (err) {
-      ctx.log(`set: process ${p} stopped by an unexpected error: ${(err as Error).message}`);
-    } finally {
-      await pinned.drop();
-    }
+    });
   }
 
   history(): readonly SetRecord[] {

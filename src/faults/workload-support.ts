@@ -3,6 +3,7 @@
 // the retried setup statements and the final read of every node (waiting, within a bound, until the
 // nodes agree).
 import { ClientConnectionError, ReplisqlClient, type ClientOptions } from '../client/client.js';
+import { Prng } from '../core/prng.js';
 import { ErrorCode, ReplisqlError } from '../errors.js';
 import type { NodeRead } from './checkers.js';
 import type { WorkloadContext } from './workloads.js';
@@ -145,4 +146,35 @@ export async function readEveryNode<T>(
 /** The node index a process is pinned to, and its random stream seed, from the run's seed. */
 export function processSeed(seed: number, process: number): number {
   return (Math.imul(seed ^ 0x5bd1e995, 0x9e3779b1) + Math.imul(process + 1, 0x85ebca6b)) >>> 0;
+}
+
+/** One step of a workload's client process: an operation on `client` (pinned to one node). */
+export type ProcessStep = (client: ReplisqlClient, pinned: PinnedClient, rng: Prng, p: number) => Promise<void>;
+
+/**
+ * Runs `ctx.concurrency` client processes until `stop`: each pinned to one random node, doing `step`
+ * with a short random pause after each, waiting while its node cannot be reached. An unexpected
+ * error ends only that process (logged as `name`); its client is always closed.
+ */
+export async function runProcesses(ctx: WorkloadContext, stop: AbortSignal, name: string, step: ProcessStep): Promise<void> {
+  const one = async (p: number): Promise<void> => {
+    const rng = new Prng(processSeed(ctx.seed, p));
+    const pinned = new PinnedClient(rng.pick(ctx.endpoints));
+    try {
+      while (!stop.aborted) {
+        const client = await pinned.get();
+        if (client === null) {
+          await sleep(200, stop);
+          continue;
+        }
+        await step(client, pinned, rng, p);
+        await sleep(rng.intUpTo(5), stop);
+      }
+    } catch (err) {
+      ctx.log(`${name}: process ${p} stopped by an unexpected error: ${(err as Error).message}`);
+    } finally {
+      await pinned.drop();
+    }
+  };
+  await Promise.all(Array.from({ length: ctx.concurrency }, (_, p) => one(p)));
 }
