@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { ensureBuilt, BIN, ROOT } from '../cluster/harness.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cleanLeftovers, netnsUnavailableReason, NAME_PREFIX, SUBNET } from '../../src/faults/netns.js';
@@ -84,10 +84,18 @@ test('faults: a weakened build (linearizable reads served locally) is caught by 
   await restartAll({ REPLISQL_TEST_UNSAFE_LOCAL_READS: '1' });
   try {
     for (const id of s().nodeIds) assert.equal(s().events(id, 'unsafe-local-reads').length > 0, true, `node ${id} runs the weakened build`);
-    const row = await s().runWorkload({ workload: 'register', faults: ['isolate'], durationS: 20, faultS: 8, quietS: 2, concurrency: 6, historyDir: null });
-    log(`weakened register: ${row.operations} ops, ${row.violations} violations -> ${row.verdict}; ${row.details[0] ?? ''}`);
-    assert.equal(row.verdict, 'INVALID', `the checker must catch stale reads of the weakened build: ${row.details.join('\n')}`);
-    assert.ok(row.violations > 0);
+    const historyDir = mkdtempSync(join(tmpdir(), 'replisql-fault-histories-'));
+    try {
+      const row = await s().runWorkload({ workload: 'register', faults: ['isolate'], durationS: 20, faultS: 8, quietS: 2, concurrency: 6, historyDir });
+      log(`weakened register: ${row.operations} ops, ${row.violations} violations -> ${row.verdict}; ${row.details[0] ?? ''}`);
+      assert.equal(row.verdict, 'INVALID', `the checker must catch stale reads of the weakened build: ${row.details.join('\n')}`);
+      assert.ok(row.violations > 0);
+      // The failing history is kept, with the nemesis log, for a post-mortem.
+      assert.ok(row.historyFile !== null && existsSync(row.historyFile), `history saved: ${row.historyFile}`);
+      assert.ok(existsSync(row.historyFile.replace(/\.json$/, '.nemesis.json')));
+    } finally {
+      rmSync(historyDir, { recursive: true, force: true });
+    }
   } finally {
     await restartAll({});
   }
