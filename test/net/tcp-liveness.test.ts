@@ -1,7 +1,7 @@
 // Liveness of outbound connections (docs/design-transport.md, "Liveness"): real TCP on loopback, with
 // a proxy between node 1 and node 2 that can go silent like a partition (it keeps the connections
 // open and drops every byte, so neither side gets an error).
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import { NodeListener } from '../../src/net/listener.js';
@@ -163,15 +163,7 @@ test('liveness: a silent outbound connection is destroyed and dialled afresh', a
 
 test('liveness: after a partition longer than the silence limit heals, the link is used again within about one heartbeat', async (t) => {
   const p = await pair(t, { heartbeatIntervalMs: HB });
-  await waitFor(() => p.a.isConnected(2), 'node 1 connected to node 2');
-  const tick = ticker(p.a);
-  t.after(() => tick.stop());
-  await waitFor(() => p.received.length > 5, 'messages through the proxy');
-  p.proxy.silent();
-  await sleep(6 * HB);
-  const healAt = Date.now();
-  p.proxy.heal();
-  const ms = await recoveryMs(p, tick.sentAt, healAt, 10_000);
+  const ms = await cutAndHeal(t, p, 10_000);
   assert.notEqual(ms, null, 'the link never carried a message again');
   // Worst case with a peer that accepts but drops (the proxy): silence limit + one ping interval + backoff cap.
   const limits = livenessTimings(HB);
@@ -182,15 +174,7 @@ test('liveness: after a partition longer than the silence limit heals, the link 
 
 test('liveness: without it (no heartbeatIntervalMs) the dead connection is kept and the healed link stays unused', async (t) => {
   const p = await pair(t, {});
-  await waitFor(() => p.a.isConnected(2), 'node 1 connected to node 2');
-  const tick = ticker(p.a);
-  t.after(() => tick.stop());
-  await waitFor(() => p.received.length > 5, 'messages through the proxy');
-  p.proxy.silent();
-  await sleep(6 * HB);
-  const healAt = Date.now();
-  p.proxy.heal();
-  const ms = await recoveryMs(p, tick.sentAt, healAt, 3 * HB);
+  const ms = await cutAndHeal(t, p, 3 * HB);
   assert.equal(ms, null, 'the check above would pass without the liveness check: it tests nothing');
 });
 
@@ -202,3 +186,20 @@ test('test-only delay: REPLISQL_TEST_PEER_DELAY_MS is parsed strictly', () => {
     assert.throws(() => parseTestPeerDelay({ REPLISQL_TEST_PEER_DELAY_MS: bad }), /REPLISQL_TEST_PEER_DELAY_MS must be an integer/);
   }
 });
+
+/**
+ * Messages flow from node 1 to node 2 through the proxy; then the proxy goes silent for six
+ * heartbeats (longer than the silence limit) and heals. Resolves with how long after the heal a
+ * message got through again (null within `waitMs`).
+ */
+async function cutAndHeal(t: TestContext, p: Pair, waitMs: number): Promise<number | null> {
+  await waitFor(() => p.a.isConnected(2), 'node 1 connected to node 2');
+  const tick = ticker(p.a);
+  t.after(() => tick.stop());
+  await waitFor(() => p.received.length > 5, 'messages through the proxy');
+  p.proxy.silent();
+  await sleep(6 * HB);
+  const healAt = Date.now();
+  p.proxy.heal();
+  return recoveryMs(p, tick.sentAt, healAt, waitMs);
+}
